@@ -311,7 +311,6 @@ def test_wrong_layout_fails_before_training(tmp_path):
     one_line_naming(ei.value, *names)
     assert not (tmp_path/'run').exists()
 
-@pytest.mark.xfail(strict=True, reason="BUG: extract_zip names its deleted temporary '.partial' folder, not the zip, when the zip has no train/")
 def test_zip_with_wrong_layout_names_the_zip(tmp_path):
     (tmp_path/'stuff').mkdir(); (tmp_path/'stuff'/'readme.txt').write_text('hello')
     z = _zip_folder(tmp_path/'stuff', tmp_path/'wrong.zip', prefix='stuff/')
@@ -534,8 +533,6 @@ def test_cli_train_existing_out_is_not_overwritten(cli_runs):
     assert_cli_error(cli_runs.res['train_existing_out'], cli_runs.prev_run)
     assert tree_state(cli_runs.prev_run) == cli_runs.prev_before
 
-@pytest.mark.xfail(strict=True, reason="BUG: every console-script run prints torch's '`torch.jit.script` is deprecated' FutureWarning "
-                   "(2 lines) on stderr: foodvision_fastai/__init__.py imports .train (fastai) before core.py installs its warning filter")
 def test_cli_stderr_is_exactly_one_line(cli_runs, killed):
     for name, r in list(cli_runs.res.items()) + list(killed.res.items()):
         if name.endswith('_ok_unicode'): assert r.stderr.strip() == '', (name, r.stderr)
@@ -570,7 +567,6 @@ def test_checkpoint_written_each_run_without_partials(trained):
     state = torch.load(ck, weights_only=False, map_location='cpu')
     assert state['epoch'] == 2 and [h['epoch'] for h in state['history']] == [1, 2]
 
-@pytest.mark.xfail(strict=True, reason="BUG: Checkpoint saves fastai's optimizer state whose 'hypers' is a fastcore L; torch.load(weights_only=True) refuses it")
 def test_checkpoint_loads_with_weights_only(trained):
     state = torch.load(trained.out/'checkpoint.pth', weights_only=True, map_location='cpu')
     assert state['epoch'] == 2
@@ -607,12 +603,10 @@ def test_cli_interrupt_exits_130_and_keeps_checkpoint(killed, sig):
     state = torch.load(r.out/'checkpoint.pth', weights_only=False, map_location='cpu')
     assert 1 <= state['epoch'] < 30 and [h['epoch'] for h in state['history']] == list(range(1, state['epoch']+1))
 
-@pytest.mark.xfail(strict=True, reason="BUG: checkpoint.pth cannot be loaded with torch.load(weights_only=True) (fastcore L in the optimizer state)")
 @pytest.mark.parametrize('sig', ['SIGTERM', 'SIGINT'])
 def test_cli_interrupt_checkpoint_loads_weights_only(killed, sig):
     torch.load(killed.res[sig].out/'checkpoint.pth', weights_only=True, map_location='cpu')
 
-@pytest.mark.xfail(strict=True, reason="BUG: --resume fails (UnpicklingError: checkpoint not loadable with weights_only=True); also history gets rows for skipped epochs")
 def test_cli_resume_after_sigterm_continues(killed):
     out = killed.res['SIGTERM'].out
     assert killed.res['SIGTERM'].rc == 130
@@ -627,7 +621,6 @@ def test_cli_resume_after_sigterm_continues(killed):
     assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == k+1
     assert not partials(out)
 
-@pytest.mark.xfail(strict=True, reason="BUG: on resume, EpochLog/Checkpoint append a row for every epoch fastai's SkipToEpoch cancels")
 def test_resume_history_continues(trained, tmp_path, monkeypatch):
     "In-process resume, with the weights_only bug worked around, to check the history by itself."
     real_load = torch.load
