@@ -1,0 +1,181 @@
+"""Issue 6, the demo: `foodvision_demo` serves a real model on a free loopback port; headless Chromium drops photos on the page
+(the custom photo, an example, bad files) and the HTTP API is asked with gradio_client. The page may only talk to 127.0.0.1.
+
+Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/demo.png (the README's picture)."""
+from __future__ import annotations
+import os, shutil, socket, struct, subprocess, sys, time, urllib.request, zlib
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from conftest import REPO, run_cli
+
+CHROMIUM = Path('/usr/bin/chromium')
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                  '--disable-component-update', '--disable-sync']
+LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope='session')
+def demo_model(shared_data, tmp_path_factory):
+    "A real model, 2 epochs on the 10% data: enough to call the custom photo pizza."
+    from foodvision_fastai.train import train_foodvision
+    res = train_foodvision(shared_data/'pizza_steak_sushi.zip', epochs=2, out=tmp_path_factory.mktemp('demo')/'model', quiet=True)
+    return res.out
+
+def free_port()->int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def wait_until_serving(proc, url:str, timeout:float=180):
+    t0 = time.time()
+    while time.time()-t0 < timeout:
+        if proc.poll() is not None: pytest.fail(f"foodvision_demo exited with {proc.returncode}:\n{proc.stderr.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200: return
+        except OSError: time.sleep(0.5)
+    pytest.fail(f"foodvision_demo did not answer on {url} within {timeout} s")
+
+@pytest.fixture(scope='module')
+def server(demo_model, shared_data, tmp_path_factory):
+    "`foodvision_demo` as a user starts it, on a free loopback port; stopped (SIGTERM, then kill) at the end."
+    port, log = free_port(), tmp_path_factory.mktemp('server')
+    env = {**os.environ, 'FOODVISION_DATA': str(shared_data/'pizza_steak_sushi.zip'),
+           'FOODVISION_CUSTOM_IMAGE': str(shared_data/'custom'/'04-pizza-dad.jpeg'),
+           'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost', 'GRADIO_TEMP_DIR': str(log/'gradio')}
+    proc = subprocess.Popen([str(Path(sys.executable).parent/'foodvision_demo'), '--model', demo_model, '--port', str(port)],
+                            env=env, stdout=open(log/'stdout', 'w'), stderr=subprocess.PIPE, text=True)
+    url = f'http://127.0.0.1:{port}/'
+    try:
+        wait_until_serving(proc, url)
+        yield url, proc, log
+    finally:
+        proc.terminate()
+        try: proc.wait(30)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+@pytest.fixture(scope='module')
+def bad_files(tmp_path_factory, shared_data):
+    "Uploads that are not usable photos: text, a truncated JPEG, and a PNG whose header claims 20000x20000 pixels."
+    d = tmp_path_factory.mktemp('bad')
+    (d/'notes.txt').write_text('not a photo')
+    (d/'truncated.jpg').write_bytes((shared_data/'custom'/'04-pizza-dad.jpeg').read_bytes()[:2000])
+    (d/'bomb.png').write_bytes(png_header_only(20000, 20000))
+    return d
+
+def png_header_only(w:int, h:int)->bytes:
+    "A tiny PNG file that claims `w`x`h` pixels: Pillow refuses it as a decompression bomb before decoding."
+    def chunk(kind, data): return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind+data))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\0'*64)) + chunk(b'IEND', b''))
+
+# ---------------------------------------------------------------- the command
+
+def test_help_and_errors(tmp_path):
+    r = run_cli('foodvision_demo', '--help')
+    assert r.returncode == 0
+    for opt in ('--model', '--host', '--port', '--data'): assert opt in r.stdout, opt
+    r = run_cli('foodvision_demo')
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == 'error: no model given; pass --model <folder written by foodvision_train>'
+    r = run_cli('foodvision_demo', '--model', tmp_path/'nomodel')
+    assert r.returncode == 2 and 'does not exist' in r.stderr.strip().splitlines()[-1]
+
+def test_port_in_use(demo_model, server):
+    "A second demo on a busy port: a one-line error, exit code 2."
+    port = urlparse(server[0]).port
+    r = run_cli('foodvision_demo', '--model', demo_model, '--port', port, timeout=180)
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: cannot listen on 127.0.0.1:') and '--port' in last, last
+
+# ---------------------------------------------------------------- the HTTP API
+
+def test_http_api(server, shared_data, bad_files):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    url, proc, log = server
+    assert 'http://127.0.0.1:' in (log/'stdout').read_text(), 'listens on loopback by default'
+    client = Client(url, verbose=False)
+    label, line = client.predict(handle_file(str(shared_data/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')
+    assert label['label'] == 'pizza', label
+    probs = {c['label']: c['confidence'] for c in label['confidences']}
+    assert set(probs) == {'pizza', 'steak', 'sushi'} and abs(sum(probs.values())-1) < 1e-4
+    assert 'predicted in' in line and 'pizza' in line, line
+    for name, words in (('notes.txt', 'not an image file'), ('truncated.jpg', 'cannot be read as an image'), ('bomb.png', 'too large for Pillow')):
+        with pytest.raises(AppError, match=words) as e: client.predict(handle_file(str(bad_files/name)), api_name='/predict')
+        msg = str(e.value)
+        assert len(msg.splitlines()) == 1 and msg.startswith(name), msg  # the file's name, never the server's paths
+    assert client.predict(handle_file(str(shared_data/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')[0]['label'] == 'pizza'
+    assert proc.poll() is None, 'the server keeps serving after bad uploads'
+
+# ---------------------------------------------------------------- the page in a browser
+
+@pytest.fixture
+def page(tmp_path):
+    "A fresh headless Chromium; every request to a host other than loopback is blocked and recorded in `page.outside`."
+    if not CHROMIUM.exists(): pytest.skip(f'{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is not installed (pip install -e ".[dev]")')
+    outside = []
+    def guard(route):
+        host = urlparse(route.request.url).hostname
+        if host and host not in LOOPBACK: outside.append(route.request.url); route.abort()
+        else: route.continue_()
+    with sync_api.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tmp_path/'profile', executable_path=str(CHROMIUM), headless=True,
+                                                   args=CHROMIUM_FLAGS, viewport={'width': 1200, 'height': 900})
+        try:
+            ctx.route('**/*', guard)
+            pg = ctx.new_page()
+            pg.outside = outside
+            yield pg
+        finally: ctx.close()
+
+def upload(page, path):
+    page.wait_for_selector('input[type=file]', state='attached', timeout=60_000)
+    page.set_input_files('input[type=file]', str(path))
+
+def test_page_in_browser(server, page, shared_data, tmp_path):
+    url = server[0]
+    page.goto(url)
+    upload(page, shared_data/'custom'/'04-pizza-dad.jpeg')
+    page.get_by_text('predicted in').wait_for(timeout=60_000)
+    line = page.get_by_text('predicted in').inner_text()
+    assert line.startswith('pizza (') and '%)' in line, line
+    label = page.locator('[data-testid="label-output-value"]').first.inner_text() if page.locator('[data-testid="label-output-value"]').count() else page.inner_text('body')
+    assert 'pizza' in label
+    time.sleep(0.5)  # let the probability bars finish drawing
+    shot = tmp_path/'demo.png'
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get('FOODVISION_UPDATE_SCREENSHOT'):
+        (REPO/'nbs'/'images').mkdir(exist_ok=True); shutil.copy(shot, REPO/'nbs'/'images'/'demo.png')
+    assert page.outside == [], f'the page asked hosts other than loopback: {page.outside}'
+
+def test_example_click(server, page):
+    page.goto(server[0])
+    page.locator('.gallery-item, button.gallery-item, [data-testid="examples"] button').first.wait_for(timeout=60_000)
+    n = page.locator('button.gallery-item').count()
+    assert n == 4, f'3 test images (one per class) and the custom photo, not {n}'
+    page.locator('button.gallery-item').last.click()  # the custom photo
+    page.get_by_text('predicted in').wait_for(timeout=60_000)
+    assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
+    assert page.outside == []
+
+def test_bad_uploads_in_browser(server, page, bad_files, shared_data, tmp_path):
+    "Each bad file shows a visible message; the page and the server keep working."
+    page.goto(server[0])
+    for name, words in (('truncated.jpg', 'truncated.jpg: cannot be read as an image'), ('bomb.png', 'bomb.png: too large for Pillow'),
+                        ('notes.txt', 'Invalid file type: notes.txt')):  # the browser itself refuses what is not an image
+        page.reload()
+        upload(page, bad_files/name)
+        msg = page.get_by_text(words).first
+        msg.wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)  # the notice slides in
+        assert msg.is_visible(), name
+        page.screenshot(path=str(tmp_path/f'{name}.png'))
+    page.reload()
+    upload(page, shared_data/'custom'/'04-pizza-dad.jpeg')
+    page.get_by_text('predicted in').wait_for(timeout=60_000)
+    assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
+    assert server[1].poll() is None and page.outside == []
