@@ -1,6 +1,6 @@
 """Benchmark `foodvision_fastai` against the plain-PyTorch course reference (`bench/reference.py`).
 
-    .venv/bin/python bench/run.py [--quick] [--reps N] [--epochs E] [--device auto|cpu|cuda] [--out bench/results.md]
+    .venv/bin/python bench/run.py [--quick] [--reps N] [--epochs E] [--configs ref,ours[,ours-ref]] [--device auto|cpu|cuda] [--out bench/results.md]
 
 Three set-ups train the same network (MobileNetV2, frozen body) on the same data on the same machine:
   ref       the course's chapter-06 loop (Adam 1e-3, no augmentation, fp32)
@@ -23,7 +23,7 @@ from pathlib import Path
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # printed by every fastai import
 HERE = Path(__file__).resolve().parent
 SHARED = Path('/work/shared/data')
-CONFIGS = ['ref', 'ours', 'ours-ref']
+CONFIGS = os.environ.get('FOODVISION_BENCH_CONFIGS', 'ref,ours').split(',')  # set by --configs; children inherit it
 OURS_KW = {'ours': {}, 'ours-ref': dict(lr=1e-3, augment=False)}  # epochs, bs=32 and seed=42 are passed to all
 DESCRIBE = {
     'ref': 'plain PyTorch, course chapter 06 (`bench/reference.py`): Dropout + Linear head, Adam lr 1e-3 (constant), '
@@ -81,7 +81,7 @@ def predict_child(spec:dict)->dict:
     for one, _ in fns.values(): one(paths[0])  # warm-up: the first call pays for lazy set-up (allocator, cuDNN)
     lat, batch = {c: [] for c in fns}, {c: [] for c in fns}
     for i, p in enumerate(paths):
-        for c in CONFIGS[i%3:] + CONFIGS[:i%3]:  # rotate who goes first
+        for c in CONFIGS[i%len(CONFIGS):] + CONFIGS[:i%len(CONFIGS)]:  # rotate who goes first
             t = time.perf_counter(); fns[c][0](p); lat[c].append(time.perf_counter()-t)
     for _ in range(2):
         for c in CONFIGS:
@@ -215,8 +215,13 @@ def main():
     p.add_argument('--data20', default=os.environ.get('FOODVISION_DATA20') or str(SHARED/'pizza_steak_sushi_20_percent.zip'))
     p.add_argument('--scale-epochs', type=int, default=1)
     p.add_argument('--target', type=float, default=0.9, help='test accuracy for the time-to-accuracy column')
+    p.add_argument('--configs', default=','.join(CONFIGS), help="set-ups to run, of ref, ours, ours-ref (default: ref,ours, which fits in 10 minutes)")
     p.add_argument('--child', help=argparse.SUPPRESS)
     args = p.parse_args()
+    if not args.child:
+        bad = set(args.configs.split(',')) - set(DESCRIBE)
+        if bad or not args.configs.startswith('ref'): sys.exit(f"error: --configs must start with ref and name only {', '.join(DESCRIBE)}")
+        os.environ['FOODVISION_BENCH_CONFIGS'] = args.configs; CONFIGS[:] = args.configs.split(',')
     if args.child:
         spec = json.loads(args.child)
         res = predict_child(spec) if spec['config']=='predict' else train_child(spec)
