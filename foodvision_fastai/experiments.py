@@ -18,7 +18,7 @@ from .models import get_arch, DEFAULT_ARCH
 
 # %% auto #0
 __all__ = ['data_label', 'run_name', 'experiment_grid', 'run_metrics', 'model_size_mb', 'cpu_latency_ms', 'run_callbacks',
-           'run_one', 'results_markdown', 'plot_results', 'results_frame', 'write_results', 'run_experiments',
+           'run_one', 'results_frame', 'results_markdown', 'plot_results', 'write_results', 'run_experiments',
            'foodvision_experiments']
 
 # %% ../nbs/08_experiments.ipynb #c2c2912f
@@ -128,6 +128,10 @@ def run_one(spec:dict, # One item of `experiment_grid`
     return _row(spec, run_dir, status, m)
 
 # %% ../nbs/08_experiments.ipynb #d9630974
+def results_frame(rows:list)->pd.DataFrame:
+    "The rows of `run_one` as a `DataFrame`, whole numbers as such even where a failed run has none."
+    return pd.DataFrame(rows, columns=_COLUMNS).astype({'epochs': 'Int64', 'size': 'Int64', 'classes': 'Int64'})
+
 def _fmt(v, col):
     if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)): return ''
     if col=='test_accuracy': return f'{v:.1%}'
@@ -168,10 +172,6 @@ def plot_results(df:pd.DataFrame, # Results of `run_experiments`
     return Path(fname)
 
 # %% ../nbs/08_experiments.ipynb #c3ef2801
-def results_frame(rows:list)->pd.DataFrame:
-    "The rows of `run_one` as a `DataFrame`, whole numbers as such even where a failed run has none."
-    return pd.DataFrame(rows, columns=_COLUMNS).astype({'epochs': 'Int64', 'size': 'Int64', 'classes': 'Int64'})
-
 def write_results(rows:list, out:Path)->dict:
     "`results.csv`, `results.md` and `results.png` in `out`, from the rows so far."
     df = results_frame(rows)
