@@ -152,13 +152,13 @@ def plot_results(df:pd.DataFrame, # Results of `run_experiments`
                 )->Path:
     "Accuracy against training time for the finished runs; marker area: model size; label: run and CPU latency."
     from matplotlib.figure import Figure
-    ok = df[df.status!='failed']
+    ok = df[df.status.isin(['done', 'reused'])]
     fig = Figure(figsize=(9, 6), dpi=100)
     ax = fig.subplots()
     for (arch, data), g in ok.groupby(['arch', 'data'], sort=False):
         ax.scatter(g.train_seconds, 100*g.test_accuracy, s=20*g.model_mb.astype(float), alpha=0.6, label=f'{arch}, {data}')
         for r in g.itertuples():
-            ax.annotate(f'{r.epochs} ep, {r.size}px, {r.latency_ms:.0f} ms/img', (r.train_seconds, 100*r.test_accuracy),
+            ax.annotate(f'{r.epochs} ep, {r.size}px, {r.model_mb:.0f} MB, {r.latency_ms:.0f} ms/img', (r.train_seconds, 100*r.test_accuracy),
                         textcoords='offset points', xytext=(6, 6), fontsize=8)
     failed = df[df.status=='failed']
     title = 'FoodVision experiments: test accuracy vs training time (marker area: model size in MB)'
