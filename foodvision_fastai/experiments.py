@@ -67,14 +67,17 @@ def model_size_mb(run_dir:Path|str)->float:
 def cpu_latency_ms(run_dir:Path|str, # Run folder with a saved model
                    n:int=10, # Timed repetitions (after one warm-up); the median counts
                   )->float:
-    "Milliseconds for the saved model to classify one image on the CPU (batch of 1, at its image size)."
+    "Milliseconds for the saved model to classify one image on one CPU thread (batch of 1, at its image size)."
     from foodvision_fastai.models import load_model
     model = load_model(run_dir)
     x = torch.randn(1, 3, model.size, model.size)
-    times = []
-    with torch.inference_mode():
-        for i in range(n+1):
-            t0 = time.perf_counter(); model(x); times.append(time.perf_counter()-t0)
+    times, threads = [], torch.get_num_threads()
+    torch.set_num_threads(1)  # several threads on a busy machine wait for each other: timings 10-100x off
+    try:
+        with torch.inference_mode():
+            for i in range(n+1):
+                t0 = time.perf_counter(); model(x); times.append(time.perf_counter()-t0)
+    finally: torch.set_num_threads(threads)
     return 1000*statistics.median(times[1:])
 
 # %% ../nbs/08_experiments.ipynb #bcbfe25a
@@ -165,7 +168,8 @@ def plot_results(df:pd.DataFrame, # Results of `run_experiments`
     if len(failed): title += f'\nfailed: ' + ', '.join(failed.run)
     ax.set(xlabel='training time (s)', ylabel='test accuracy (%)', title=title)
     ax.title.set_fontsize(9)
-    if len(ok): ax.legend(fontsize=8, loc='lower right')
+    if len(ok): ax.legend(fontsize=8, loc='best')
+    ax.margins(x=0.3, y=0.15)  # room for the labels
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(fname) as tmp: fig.savefig(tmp, format='png')
