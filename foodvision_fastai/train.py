@@ -167,6 +167,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                      num_workers:int|None=None, # Data loading processes (default: 0 on 2 cores)
                      precision:str='auto', # 'auto' (fp16 on CUDA, bf16 on CPUs that have it, else fp32), 'fp32', 'bf16' or 'fp16' (see `speed_up`)
                      quiet:bool=False, # No progress bars or tables
+                     cbs:list|None=None, # Extra fastai callbacks for the training epochs only, e.g. `CSVLogger`
                     )->TrainResult:
     "Train a FoodVision classifier and save it; see `TrainResult`."
     _check_positive(epochs=epochs, size=size, bs=bs, freeze_epochs=freeze_epochs)
@@ -188,7 +189,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     total = epochs + (freeze_epochs if fine_tune else 0)
     t0 = time.perf_counter()
     if start < total:
-        with (learn.no_bar() if quiet else learn.added_cbs([])), (learn.no_logging() if quiet else learn.added_cbs([])):
+        with (learn.no_bar() if quiet else learn.added_cbs([])), (learn.no_logging() if quiet else learn.added_cbs([])), learn.added_cbs(ifnone(cbs, [])):
             _fit(learn, epochs, lr, fine_tune, freeze_epochs, start)
     train_seconds = time.perf_counter()-t0
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (EpochLog, Checkpoint))])

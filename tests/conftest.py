@@ -34,3 +34,9 @@ def run_cli(cmd, *args, **kw):
     "Run one of our console scripts as a user would."
     import subprocess
     return subprocess.run([str(BIN/cmd), *map(str, args)], capture_output=True, text=True, **kw)
+
+@pytest.fixture(scope='session')
+def food101(tmp_path_factory):
+    "A generated folder data set shaped like Food101: 101 classes, 2 train and 1 test image each, 16 pixels."
+    from foodvision_fastai.data import make_dataset
+    return make_dataset(tmp_path_factory.mktemp('data')/'food101', classes=[f'food{i:03d}' for i in range(101)], n_train=2, n_test=1, size=16)
