@@ -44,7 +44,7 @@ def test_safe_export_in_fresh_process_without_network(mini_run, tmp_path):
     model_dir = tmp_path/'model'; model_dir.mkdir()
     for f in ('model.safetensors', 'model.json'): (model_dir/f).write_bytes((mini_run.out/f).read_bytes())
     items = [str(p) for p in mini_run.learn.dls.valid_ds.items]
-    with mini_run.learn.no_bar(): expected = mini_run.learn.get_preds(dl=mini_run.learn.dls.test_dl(items))[0]
+    with mini_run.learn.no_bar(): expected = mini_run.learn.get_preds(dl=mini_run.learn.dls.test_dl([Path(i) for i in items]))[0]
     code = textwrap.dedent(f'''
         import json, socket, sys
         def no_network(*a, **k): raise OSError("network disabled in this test")
