@@ -1,6 +1,7 @@
 """Benchmark `foodvision_fastai` against the plain-PyTorch course reference (`bench/reference.py`).
 
-    .venv/bin/python bench/run.py [--quick] [--reps N] [--epochs E] [--configs ref,ours[,ours-ref]] [--device auto|cpu|cuda] [--out bench/results.md]
+    .venv/bin/python bench/run.py [--quick | --full] [--reps N] [--reps20 N] [--scale] [--epochs E]
+                                  [--configs ref,ours[,ours-ref]] [--device auto|cpu|cuda] [--out bench/results.md]
 
 Three set-ups train the same network (MobileNetV2, frozen body) on the same data on the same machine:
   ref       the course's chapter-06 loop (Adam 1e-3, no augmentation, fp32)
@@ -10,7 +11,11 @@ Training runs alternate (ref, ours, ours-ref, ref, ...) so that a change in mach
 each is a fresh process: every run pays its own imports and start-up, and its peak memory is its own.
 Prediction is timed afterwards in one more process that loads the three saved models and takes turns image by
 image, because on a shared machine a burst of other work would otherwise land on one side only.
-Figures are medians over `--reps` repetitions. `--quick` is a smoke test: 1 rep, 1 epoch, 10% data, no scaling.
+Figures are medians over the repetitions. What runs, and how long it takes on the project's 2-core CPU, where the
+reference alone needs about 11.5 s per epoch (300 images):
+  default   3 runs on the 10% set, 1 on the 20% set, predictions: about 9 minutes
+  --full    3 runs on each set, plus 1 epoch on x4 and x8 copies of the 20% set (`--scale`): about 21 minutes
+  --quick   a smoke test: 1 run of 1 epoch on the 10% set: about 1 minute
 The report is rewritten after every run, so a benchmark cut short still leaves the rows it finished.
 """
 from __future__ import annotations
@@ -28,9 +33,11 @@ OURS_KW = {'ours': {}, 'ours-ref': dict(lr=1e-3, augment=False)}  # epochs, bs=3
 DESCRIBE = {
     'ref': 'plain PyTorch, course chapter 06 (`bench/reference.py`): Dropout + Linear head, Adam lr 1e-3 (constant), '
            'no augmentation, fp32, DataLoader num_workers=os.cpu_count() as in the course',
-    'ours': '`train_foodvision` defaults: fastai one-cycle, lr 2e-3, augmentation, mixed precision on CUDA, num_workers 0 '
-            'on <=2 cores else up to 8. Same body as ref, but fastai\'s head (concat pooling, BatchNorm, Linear 2560-512-n) '
-            'and fastai\'s Adam (weight decay 0.01); the frozen body\'s BatchNorm as `foodvision_learner` sets it',
+    'ours': '`train_foodvision` defaults: fastai one-cycle, lr 2e-3, augmentation, channels-last, bfloat16 autocast of the '
+            'training batches on CPUs with AVX512-BF16 (fp16 mixed precision on CUDA), num_workers 0 on <=2 cores else up to 8, '
+            'JPEGs decoded at the smallest scale that keeps 224 px. Same body as ref, but fastai\'s head (concat pooling, '
+            'BatchNorm, Linear 2560-512-n) and fastai\'s Adam (weight decay 0.01); the frozen body keeps its ImageNet BatchNorm '
+            '(no gradients through it). Prediction: `load_model` runs the model with ONNX Runtime on the CPU',
     'ours-ref': '`train_foodvision(lr=1e-3, augment=False)`: the reference settings where they map (still one-cycle, fastai head)'}
 med = statistics.median
 
@@ -75,18 +82,21 @@ def predict_child(spec:dict)->dict:
     rm, _ = reference.load_model(Path(spec['models']['ref'])/'ref.pth', dev)
     tf = reference.make_transform()
     fns = {'ref': (lambda p: reference.predict_image(rm, p, tf), lambda ps: reference.predict_batch(rm, ps, tf))}
-    for c in CONFIGS[1:]:
-        m = load_model(spec['models'][c], device=dev)  # as a user loads it: `predict(load_model(folder), path)`
-        fns[c] = (lambda p, m=m: predict(m, p)), (lambda ps, m=m: predict(m, ps, bs=len(ps)))
+    models = {c: (c, 'auto') for c in CONFIGS[1:]}
+    if 'ours' in CONFIGS: models['ours-torch'] = ('ours', 'torch')  # the same model without ONNX Runtime: what the engine adds
+    for name, (c, runtime) in models.items():
+        m = load_model(spec['models'][c], device=dev, runtime=runtime)  # as a user loads it: `predict(load_model(folder), path)`
+        fns[name] = (lambda p, m=m: predict(m, p)), (lambda ps, m=m: predict(m, ps, bs=len(ps)))
+    names = list(fns)
     for one, _ in fns.values(): one(paths[0])  # warm-up: the first call pays for lazy set-up (allocator, cuDNN)
     lat, batch = {c: [] for c in fns}, {c: [] for c in fns}
     for i, p in enumerate(paths):
-        for c in CONFIGS[i%len(CONFIGS):] + CONFIGS[:i%len(CONFIGS)]:  # rotate who goes first
+        for c in names[i%len(names):] + names[:i%len(names)]:  # rotate who goes first
             t = time.perf_counter(); fns[c][0](p); lat[c].append(time.perf_counter()-t)
     for _ in range(2):
-        for c in CONFIGS:
+        for c in names:
             t = time.perf_counter(); fns[c][1](paths); batch[c].append(time.perf_counter()-t)
-    return {c: dict(latency_ms=1000*med(lat[c]), batch_ips=len(paths)/min(batch[c]), n_pred=len(paths)) for c in CONFIGS}
+    return {c: dict(latency_ms=1000*med(lat[c]), batch_ips=len(paths)/min(batch[c]), n_pred=len(paths)) for c in names}
 
 
 def run_child(spec:dict, device:str)->dict:
@@ -142,12 +152,13 @@ def machine_info(device:str)->list:
             f'python {platform.python_version()}, torch {torch.__version__}, torchvision {torchvision.__version__}, fastai {fastai.__version__}',
             f'device: {dev}']
 
-def report(args, info, runs, preds, datasets, scale_rows)->str:
+def report(args, info, runs, preds, datasets, scale_rows, ablation=())->str:
     L = ['# FoodVision benchmark: `foodvision_fastai` vs the plain-PyTorch course reference', '',
          f'{datetime.now():%Y-%m-%d %H:%M}, `bench/run.py {" ".join(sys.argv[1:])}`', '']
     L += [f'- {l}' for l in info] + [f'- `{c}`: {DESCRIBE[c]}' for c in CONFIGS]
     L += [f'- MobileNetV2 (ImageNet weights, frozen `features`), 224 px, batch 32, seed 42, {args.epochs} epoch(s); '
-          f'median of {args.reps} repetition(s); every run in a fresh process; training runs alternate ref, ours, ours-ref.',
+          f'median of {args.reps} run(s) on the 10% set' + (f' and {args.reps20} on the 20% set' if args.reps20 else '') +
+          '; every run in a fresh process; training runs alternate ref, ours(, ours-ref).',
           '- In brackets: ours / ref on the same data (times and memory: below 1 = ours is faster or smaller; img/s: above 1 = ours is faster).',
           '- s/epoch: median epoch (training + test pass); train s: all epochs; end-to-end s: imports + the whole training call '
           '(data checks, model set-up, final evaluation, saving); img/s: (train + test images) / s per epoch; test acc: per image, '
@@ -170,14 +181,16 @@ def report(args, info, runs, preds, datasets, scale_rows)->str:
                      f"{cell(s['e2e_s'], r.get('e2e_s'))} | {cell(s['ips'], r.get('ips'))} | {acc} | {cell(s['t_target'], r.get('t_target'))} | "
                      f"{cell(s['rss_mb'], r.get('rss_mb'), '{:.0f}')} |" + (f" {cell(s.get('gpu_mb'), r.get('gpu_mb'), '{:.0f}')} |" if gpu else ''))
     if preds:
-        p = {c: {k: med(x[c][k] for x in preds) for k in ('latency_ms', 'batch_ips')} for c in CONFIGS}
+        names = [c for c, v in preds[0].items() if isinstance(v, dict) and 'latency_ms' in v]  # the runs, not the spec
+        p = {c: {k: med(x[c][k] for x in preds) for k in ('latency_ms', 'batch_ips')} for c in names}
         L += ['', f"## Prediction ({preds[0]['ref']['n_pred']} test images of the 10% set; the model each run saved)", '',
               'One image file -> class probabilities. ref: PIL open, the course transform, model, softmax. '
-              'ours: `predict(load_model(run_folder), path)`, which also checks each file and applies the fastai pipeline. '
-              'The three take turns image by image in one process. Latency: median at batch 1 after one warm-up; '
+              'ours: `predict(load_model(run_folder), path)`, which also checks each file and applies the fastai pipeline '
+              '(ONNX Runtime on the CPU); ours-torch: the same model with `load_model(..., runtime=\'torch\')`. '
+              'They take turns image by image in one process. Latency: median at batch 1 after one warm-up; '
               'img/s: all the images in one call, best of 2.', '',
               '| run | latency ms/image | img/s, one batch |', '| --- | --- | --- |']
-        for c in CONFIGS:
+        for c in p:
             r = p['ref'] if c!='ref' else {}
             L.append(f"| {c} | {cell(p[c]['latency_ms'], r.get('latency_ms'))} | {cell(p[c]['batch_ips'], r.get('batch_ips'))} |")
     if scale_rows:
@@ -189,6 +202,8 @@ def report(args, info, runs, preds, datasets, scale_rows)->str:
             if not row[0]: continue
             L.append(f"| {d} | {row[0]['n_images']} | " + ' | '.join(
                 cell(s['s_epoch'], row[0]['s_epoch'] if c!='ref' else None, '{:.2f}') if s else '' for c, s in zip(CONFIGS, row)) + ' |')
+    if ablation:
+        L += ['', '## What each change is worth (`bench/ablation.py`, one process, after the first 10% runs)', '', ablation[0].rstrip()]
     return '\n'.join(L) + '\n'
 
 
@@ -207,7 +222,10 @@ def copies(src:Path, dest:Path, k:int)->Path:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--quick', action='store_true', help='smoke test: 1 rep, 1 epoch, 10%% data only, no scaling')
-    p.add_argument('--reps', type=int, default=3, help='repetitions of every run (figures are medians)')
+    p.add_argument('--full', action='store_true', help='the whole protocol: --reps runs on both sets, and --scale')
+    p.add_argument('--reps', type=int, default=3, help='repetitions on the 10%% set (figures are medians)')
+    p.add_argument('--reps20', type=int, default=1, help='repetitions on the 20%% set (--full: as --reps)')
+    p.add_argument('--scale', action='store_true', help='also 1 epoch on x4 and x8 copies of the 20%% set')
     p.add_argument('--epochs', type=int, default=5)
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='cpu hides CUDA from the runs')
     p.add_argument('--out', default=str(HERE/'results.md'), help='Markdown report; the raw figures go beside it as .json')
@@ -226,23 +244,25 @@ def main():
         spec = json.loads(args.child)
         res = predict_child(spec) if spec['config']=='predict' else train_child(spec)
         return Path(spec['result']).write_text(json.dumps(res))
-    if args.quick: args.reps, args.epochs = 1, 1
+    if args.quick: args.reps, args.reps20, args.epochs, args.scale = 1, 0, 1, False
+    if args.full: args.reps20, args.scale = args.reps, True
     import torch
     if args.device=='cuda' and not torch.cuda.is_available(): sys.exit('error: --device cuda, but torch sees no CUDA device')
     from foodvision_fastai.data import get_data
 
     data = {'10%': get_data(args.data10, quiet=True)}
-    if not args.quick:
+    if args.reps20 or args.scale:
         if Path(args.data20).exists(): data['20%'] = get_data(args.data20, quiet=True)
         else: print(f'note: no 20% data at {args.data20}; skipping it')
     info, out, work = machine_info(args.device), Path(args.out), Path(tempfile.mkdtemp(prefix='foodvision-bench-'))
-    runs, preds, scale_rows = [], [], []
-    n = args.reps*(len(data)*len(CONFIGS) + 1) + (0 if args.quick else 2*len(CONFIGS))
+    runs, preds, scale_rows, ablation = [], [], [], []
+    reps = {label: args.reps if label=='10%' else args.reps20 for label in data}
+    n = sum(reps.values())*len(CONFIGS) + args.reps + (2*len(CONFIGS) if args.scale else 0)
     step = iter(range(1, n+1))
     def save():
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report(args, info, runs, preds, list(data), scale_rows))
-        out.with_suffix('.json').write_text(json.dumps(dict(info=info, args=vars(args), runs=runs, predictions=preds), indent=1))
+        out.write_text(report(args, info, runs, preds, list(data), scale_rows, ablation))
+        out.with_suffix('.json').write_text(json.dumps(dict(info=info, args=vars(args), runs=runs, predictions=preds, ablation=ablation), indent=1))
     def train_all(label, path, epochs):
         for c in CONFIGS:
             print(f'[{next(step)}/{n}] {label} {c}: {epochs} epoch(s) ...', flush=True)
@@ -252,17 +272,24 @@ def main():
                   f'peak RSS {r["rss_mb"]:.0f} MB, process {r["process_s"]:.0f} s, load {r["load"]:.1f}', flush=True)
     try:
         print('\n'.join(info), flush=True)
-        for rep in range(args.reps):
+        for rep in range(max(reps.values())):
             for label, path in data.items():
+                if rep >= reps[label]: continue
                 train_all(label, path, args.epochs)
                 if label=='10%':  # time predictions with the three models just trained on the 10% set
                     print(f'[{next(step)}/{n}] 10% predictions ...', flush=True)
                     pr = run_child(dict(config='predict', data=str(path), models={c: str(work/c) for c in CONFIGS}), args.device)
                     preds.append(pr); save()
-                    print('      ' + ', '.join(f"{c} {pr[c]['latency_ms']:.1f} ms/image {pr[c]['batch_ips']:.1f} img/s" for c in CONFIGS), flush=True)
-        if not args.quick:  # scaling: the largest set we have, x4 and x8
+                    print('      ' + ', '.join(f"{c} {v['latency_ms']:.1f} ms/image {v['batch_ips']:.1f} img/s" for c, v in pr.items() if isinstance(v, dict) and 'latency_ms' in v), flush=True)
+                    if rep==0 and not args.quick and 'ours' in CONFIGS:  # what each change is worth, with the model just saved
+                        print('[ablation] one change at a time ...', flush=True)
+                        abl = work/'ablation.md'
+                        subprocess.run([sys.executable, str(HERE/'ablation.py'), '--data', str(path), '--model', str(work/'ours'), '--out', str(abl)],
+                                       env=dict(os.environ, **({'CUDA_VISIBLE_DEVICES': ''} if args.device=='cpu' else {})), check=True, stdout=subprocess.DEVNULL)
+                        ablation.append(abl.read_text()); save()
+        if args.scale:  # scaling: the largest set we have, x4 and x8
             base = '20%' if '20%' in data else '10%'
-            scale_rows += list(data)
+            scale_rows += [d for d in data if reps[d]]
             for k in (4, 8):
                 label = f'{base} ×{k}'; scale_rows.append(label)
                 train_all(label, copies(data[base], work/f'x{k}', k), args.scale_epochs)
