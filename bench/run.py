@@ -12,9 +12,9 @@ each is a fresh process: every run pays its own imports and start-up, and its pe
 Prediction is timed afterwards in one more process that loads the three saved models and takes turns image by
 image, because on a shared machine a burst of other work would otherwise land on one side only.
 Figures are medians over the repetitions. What runs, and how long it takes on the project's 2-core CPU, where the
-reference alone needs about 11.5 s per epoch (300 images):
-  default   3 runs on the 10% set, 1 on the 20% set, predictions: about 9 minutes
-  --full    3 runs on each set, plus 1 epoch on x4 and x8 copies of the 20% set (`--scale`): about 21 minutes
+reference alone needs about 12 s per epoch (300 images); measured on the final code:
+  default   3 runs on the 10% set, 1 on the 20% set, predictions, ablation: 9.5 minutes
+  --full    3 runs on each set, plus 1 epoch on x4 and x8 copies of the 20% set (`--scale`): 23 minutes
   --quick   a smoke test: 1 run of 1 epoch on the 10% set: about 1 minute
 The report is rewritten after every run, so a benchmark cut short still leaves the rows it finished.
 """
