@@ -9,8 +9,10 @@ Three set-ups train the same network (MobileNetV2, frozen body) on the same data
   ours-ref  `train_foodvision(lr=1e-3, augment=False)`: the reference's settings where they map
 Training runs alternate (ref, ours, ours-ref, ref, ...) so that a change in machine load hits all alike, and
 each is a fresh process: every run pays its own imports and start-up, and its peak memory is its own.
-Prediction is timed afterwards in one more process that loads the three saved models and takes turns image by
-image, because on a shared machine a burst of other work would otherwise land on one side only.
+Prediction is timed afterwards, each set-up alone in a fresh process that loads its saved model (as a user runs
+it), the order rotating from one repetition to the next: in one shared process the engines' thread pools slowed
+each other (the reference's PyTorch call took 19.7 ms per image beside a 2-thread ONNX Runtime session, 15.9 ms
+beside a 1-thread one).
 Figures are medians over the repetitions. What runs, and how long it takes on the project's 2-core CPU, where the
 reference alone needs about 12 s per epoch (300 images); measured on the final code:
   default   3 runs on the 10% set, 1 on the 20% set, predictions, ablation: 9.5 minutes
@@ -71,32 +73,44 @@ def train_child(spec:dict)->dict:
                 gpu_mb=torch.cuda.max_memory_allocated()/2**20 if dev=='cuda' else None)
 
 
+def pipelines()->dict:
+    "Prediction set-ups: name -> (trained config, runtime)."
+    ps = {'ref': ('ref', None), **{c: (c, 'auto') for c in CONFIGS[1:]}}
+    if 'ours' in CONFIGS: ps['ours-torch'] = ('ours', 'torch')  # the same model without ONNX Runtime: what the engine adds
+    return ps
+
 def predict_child(spec:dict)->dict:
-    """Time image file -> probabilities with each set-up's saved model, taking turns image by image.
-    Latency: median over the test images at batch 1 (after one warm-up call each); img/s: all of them in one call, best of 2."""
+    """Time image file -> probabilities with one set-up's saved model, alone in its process (as a user runs it).
+    Latency: median over the test images at batch 1 (after one warm-up call); img/s: all of them in one call, best of 2."""
     import torch, reference
     from foodvision_fastai.models import load_model
     from foodvision_fastai.predict import predict
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     paths = sorted(p for p in Path(spec['data'], 'test').glob('*/*') if p.is_file())
-    rm, _ = reference.load_model(Path(spec['models']['ref'])/'ref.pth', dev)
-    tf = reference.make_transform()
-    fns = {'ref': (lambda p: reference.predict_image(rm, p, tf), lambda ps: reference.predict_batch(rm, ps, tf))}
-    models = {c: (c, 'auto') for c in CONFIGS[1:]}
-    if 'ours' in CONFIGS: models['ours-torch'] = ('ours', 'torch')  # the same model without ONNX Runtime: what the engine adds
-    for name, (c, runtime) in models.items():
-        m = load_model(spec['models'][c], device=dev, runtime=runtime)  # as a user loads it: `predict(load_model(folder), path)`
-        fns[name] = (lambda p, m=m: predict(m, p)), (lambda ps, m=m: predict(m, ps, bs=len(ps)))
-    names = list(fns)
-    for one, _ in fns.values(): one(paths[0])  # warm-up: the first call pays for lazy set-up (allocator, cuDNN)
-    lat, batch = {c: [] for c in fns}, {c: [] for c in fns}
-    for i, p in enumerate(paths):
-        for c in names[i%len(names):] + names[:i%len(names)]:  # rotate who goes first
-            t = time.perf_counter(); fns[c][0](p); lat[c].append(time.perf_counter()-t)
+    name = spec['pipeline']; config, runtime = pipelines()[name]
+    if name=='ref':
+        rm, _ = reference.load_model(Path(spec['models']['ref'])/'ref.pth', dev)
+        tf = reference.make_transform()
+        one, many = (lambda p: reference.predict_image(rm, p, tf)), (lambda ps: reference.predict_batch(rm, ps, tf))
+    else:
+        m = load_model(spec['models'][config], device=dev, runtime=runtime)  # as a user loads it: `predict(load_model(folder), path)`
+        one, many = (lambda p: predict(m, p)), (lambda ps: predict(m, ps, bs=len(ps)))
+    one(paths[0])  # warm-up: the first call pays for lazy set-up (allocator, cuDNN)
+    lat, batch = [], []
+    for p in paths:
+        t = time.perf_counter(); one(p); lat.append(time.perf_counter()-t)
     for _ in range(2):
-        for c in names:
-            t = time.perf_counter(); fns[c][1](paths); batch[c].append(time.perf_counter()-t)
-    return {c: dict(latency_ms=1000*med(lat[c]), batch_ips=len(paths)/min(batch[c]), n_pred=len(paths)) for c in names}
+        t = time.perf_counter(); many(paths); batch.append(time.perf_counter()-t)
+    return {name: dict(latency_ms=1000*med(lat), batch_ips=len(paths)/min(batch), n_pred=len(paths))}
+
+def predict_all(spec:dict, rep:int, device:str)->dict:
+    "Each prediction set-up in its own fresh process, the order rotating with `rep`; their figures in one dict."
+    names = list(pipelines()); names = names[rep%len(names):] + names[:rep%len(names)]
+    res = {}
+    for name in names:
+        r = run_child(dict(spec, pipeline=name), device)
+        res[name] = dict(r[name], load=r['load'])
+    return res
 
 
 def run_child(spec:dict, device:str)->dict:
@@ -181,13 +195,13 @@ def report(args, info, runs, preds, datasets, scale_rows, ablation=())->str:
                      f"{cell(s['e2e_s'], r.get('e2e_s'))} | {cell(s['ips'], r.get('ips'))} | {acc} | {cell(s['t_target'], r.get('t_target'))} | "
                      f"{cell(s['rss_mb'], r.get('rss_mb'), '{:.0f}')} |" + (f" {cell(s.get('gpu_mb'), r.get('gpu_mb'), '{:.0f}')} |" if gpu else ''))
     if preds:
-        names = [c for c, v in preds[0].items() if isinstance(v, dict) and 'latency_ms' in v]  # the runs, not the spec
+        names = [c for c in pipelines() if c in preds[0]]
         p = {c: {k: med(x[c][k] for x in preds) for k in ('latency_ms', 'batch_ips')} for c in names}
         L += ['', f"## Prediction ({preds[0]['ref']['n_pred']} test images of the 10% set; the model each run saved)", '',
               'One image file -> class probabilities. ref: PIL open, the course transform, model, softmax. '
               'ours: `predict(load_model(run_folder), path)`, which also checks each file and applies the fastai pipeline '
               '(ONNX Runtime on the CPU); ours-torch: the same model with `load_model(..., runtime=\'torch\')`. '
-              'They take turns image by image in one process. Latency: median at batch 1 after one warm-up; '
+              'Each runs alone in a fresh process, in turns. Latency: median at batch 1 after one warm-up; '
               'img/s: all the images in one call, best of 2.', '',
               '| run | latency ms/image | img/s, one batch |', '| --- | --- | --- |']
         for c in p:
@@ -278,7 +292,7 @@ def main():
                 train_all(label, path, args.epochs)
                 if label=='10%':  # time predictions with the three models just trained on the 10% set
                     print(f'[{next(step)}/{n}] 10% predictions ...', flush=True)
-                    pr = run_child(dict(config='predict', data=str(path), models={c: str(work/c) for c in CONFIGS}), args.device)
+                    pr = predict_all(dict(config='predict', data=str(path), models={c: str(work/c) for c in CONFIGS}), rep, args.device)
                     preds.append(pr); save()
                     print('      ' + ', '.join(f"{c} {v['latency_ms']:.1f} ms/image {v['batch_ips']:.1f} img/s" for c, v in pr.items() if isinstance(v, dict) and 'latency_ms' in v), flush=True)
                     if rep==0 and not args.quick and 'ours' in CONFIGS:  # what each change is worth, with the model just saved
