@@ -4,7 +4,7 @@
 # 1. Here (with PyPI):  bash bench/prepare_gpu_check.sh   -> .whl/ (wheels) and .gpudata/ (10% zip + weights), < 60 MB
 # 2. The device tool, from the repo root:
 #      run(command="bash bench/gpu_check.sh", carry=[".whl", ".gpudata"], timeout_s=540)
-#    Budget: about 1-2 min start-up, then 2 training runs of 5 epochs on the 10% set (ref, ours), 1 prediction run,
+#    Budget: about 1-2 min start-up, then 2 training runs of 5 epochs on the 10% set (ref, ours), 1 prediction round (each set-up in its own process),
 #    the one-change-at-a-time ablation, and 4 scaling runs (the 10% set x4 and x8: the 20% zip would break the 60 MB
 #    carry), each a fresh process (~20-40 s each on an H100). The report is written into $OUT after every run, so
 #    even a cut-short run returns what it finished: $OUT/results.md and $OUT/results.json.

@@ -9,7 +9,7 @@ from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+import numpy as np, torch
 import matplotlib.pyplot as plt
 from PIL import Image
 from fasttransform import Pipeline
@@ -46,11 +46,15 @@ def _open(img, size:int):
 def to_input(xs:list, # uint8 image tensors from `item_pipeline`
              cfg:dict, # The model's settings (`FoodVisionModel.cfg`): normalization `mean` and `std`
             )->torch.Tensor:
-    "A float batch normalized as fastai's `IntToFloatTensor` and `Normalize` do it, in one pass."
-    x = torch.stack(xs).float()
-    if not cfg.get('mean'): return x.div_(255)
-    mean, std = (torch.tensor(v).view(1,-1,1,1)*255 for v in (cfg['mean'], cfg['std']))
-    return x.sub_(mean).div_(std)
+    "A float batch normalized as fastai's `IntToFloatTensor` and `Normalize` do it, in one pass, on one thread."
+    # NumPy, C order: PyTorch would make the (channels-first view of an) image contiguous on all its threads, which then spin
+    # for a while on the cores the model needs
+    x = np.ascontiguousarray(np.stack([np.asarray(t) for t in xs]), dtype=np.float32)
+    if not cfg.get('mean'): x /= 255
+    else:
+        mean, std = (np.array(v, dtype=np.float32).reshape(1,-1,1,1)*255 for v in (cfg['mean'], cfg['std']))
+        x -= mean; x /= std
+    return torch.from_numpy(x)
 
 @dataclass
 class Prediction:
