@@ -16,7 +16,7 @@ beside a 1-thread one).
 Figures are medians over the repetitions. What runs, and how long it takes on the project's 2-core CPU, where the
 reference alone needs about 12 s per epoch (300 images); measured on the final code:
   default   3 runs on the 10% set, 1 on the 20% set, predictions, ablation: 9.5 minutes
-  --full    3 runs on each set, plus 1 epoch on x4 and x8 copies of the 20% set (`--scale`): 23 minutes
+  --full    3 runs on each set, plus 1 epoch on x4 and x8 copies of the 20% set (`--scale`): 22 minutes
   --quick   a smoke test: 1 run of 1 epoch on the 10% set: about 1 minute
 The report is rewritten after every run, so a benchmark cut short still leaves the rows it finished.
 """
