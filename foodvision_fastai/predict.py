@@ -46,9 +46,9 @@ def _open(img, size:int):
 def to_input(xs:list, # uint8 image tensors from `item_pipeline`
              cfg:dict, # The model's settings (`FoodVisionModel.cfg`): normalization `mean` and `std`
             )->torch.Tensor:
-    "A float batch normalized as fastai's `IntToFloatTensor` and `Normalize` do it, in one pass, on one thread."
-    # NumPy, C order: PyTorch would make the (channels-first view of an) image contiguous on all its threads, which then spin
-    # for a while on the cores the model needs
+    "A float batch normalized as fastai's `IntToFloatTensor` and `Normalize` do it, computed on one thread."
+    # NumPy, C order: PyTorch would copy each image's channels-first view into a contiguous tensor on all its threads,
+    # which then spin idle for a while on the cores the model needs
     x = np.ascontiguousarray(np.stack([np.asarray(t) for t in xs]), dtype=np.float32)
     if not cfg.get('mean'): x /= 255
     else:
