@@ -10,11 +10,12 @@ times the piece each one touches (median over repeated calls, after a warm-up):
 It prints a Markdown table and writes it to `--out`; `bench/run.py` adds it to its report.
 """
 from __future__ import annotations
-import argparse, statistics, sys, time, warnings
+import argparse, statistics, time, warnings
 from pathlib import Path
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
-SHARED = Path('/work/shared/data')
+from foodvision_fastai.test_utils import shared_data
+SHARED = shared_data()  # $FOODVISION_SHARED, else ../shared/data beside the checkout
 
 
 def ms(f, n:int, warm:int=2)->float:
@@ -35,7 +36,7 @@ def over(paths, f):
 def data_rows(paths)->list:
     from fastai.vision.core import PILImage
     from fastai.vision.augment import Resize
-    from foodvision_fastai.data import FoodImage, CropResize
+    from foodvision_fastai.images import FoodImage, CropResize
     n = 2*len(paths)
     return [('data', "fastai: `PILImage.create` + `Resize(224)` (validation mode)", ms(over(paths, lambda p: Resize(224)(PILImage.create(p), split_idx=1)), n)),
             ('data', '+ `FoodImage.create` (EXIF rotation, any mode to RGB, without copies)', ms(over(paths, lambda p: Resize(224)(FoodImage.create(p), split_idx=1)), n)),
@@ -45,9 +46,9 @@ def data_rows(paths)->list:
 
 def train_rows(data)->list:
     import torch
-    from fastai.callback.training import BnFreeze
-    from foodvision_fastai.data import foodvision_dls
-    from foodvision_fastai.models import foodvision_learner, cpu_has_bf16
+    from foodvision_fastai.dataloaders import foodvision_dls
+    from foodvision_fastai.models import foodvision_learner
+    from foodvision_fastai.callbacks import cpu_has_bf16
     dls = foodvision_dls(data, bs=32, num_workers=0, device='cpu')
     xb, yb = dls.one_batch()
     def step_fn(freeze_bn, channels_last, bf16):
@@ -71,10 +72,10 @@ def train_rows(data)->list:
 
 def predict_rows(model_dir, paths)->list:
     import torch
-    from foodvision_fastai.models import load_model
-    from foodvision_fastai.predict import predict, _open, to_input
+    from foodvision_fastai.export import load_model
+    from foodvision_fastai.predict import predict, open_image, to_input
     mt, mo = load_model(model_dir, runtime='torch'), load_model(model_dir)
-    x = to_input([_open(paths[0], mt.size)], mt.cfg)
+    x = to_input([open_image(paths[0], mt.size)], mt.cfg)
     xc = x.contiguous(memory_format=torch.channels_last)
     cl = load_model(model_dir, runtime='torch').model.to(memory_format=torch.channels_last)
     rows = []

@@ -23,7 +23,7 @@ n=$(ls .whl/*.whl | wc -l)
 [ "$n" -eq "${#WHEELS[@]}" ] || echo "warning: .whl/ holds $n wheels, expected ${#WHEELS[@]}; gpu_check.sh installs them all, so remove stale ones"
 
 # Data (10% set only) and MobileNetV2's ImageNet weights; ensure_weights fetches the weights if the cache lacks them.
-cp -f "${FOODVISION_DATA:-/work/shared/data/pizza_steak_sushi.zip}" .gpudata/pizza_steak_sushi.zip
+cp -f "${FOODVISION_DATA:-$("$PY" -c "from foodvision_fastai.test_utils import shared_data; print(shared_data())")/pizza_steak_sushi.zip}" .gpudata/pizza_steak_sushi.zip
 w=$("$PY" -c "from foodvision_fastai.models import ensure_weights; print(ensure_weights('mobilenet_v2', quiet=True))" 2>/dev/null | tail -1)
 cp -f "$w" .gpudata/
 

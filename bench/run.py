@@ -29,7 +29,8 @@ from pathlib import Path
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # printed by every fastai import
 HERE = Path(__file__).resolve().parent
-SHARED = Path('/work/shared/data')
+from foodvision_fastai.test_utils import shared_data
+SHARED = shared_data()  # $FOODVISION_SHARED, else ../shared/data beside the checkout
 CONFIGS = os.environ.get('FOODVISION_BENCH_CONFIGS', 'ref,ours').split(',')  # set by --configs; children inherit it
 OURS_KW = {'ours': {}, 'ours-ref': dict(lr=1e-3, augment=False)}  # epochs, bs=32 and seed=42 are passed to all
 DESCRIBE = {
@@ -83,7 +84,7 @@ def predict_child(spec:dict)->dict:
     """Time image file -> probabilities with one set-up's saved model, alone in its process (as a user runs it).
     Latency: median over the test images at batch 1 (after one warm-up call); img/s: all of them in one call, best of 2."""
     import torch, reference
-    from foodvision_fastai.models import load_model
+    from foodvision_fastai.export import load_model
     from foodvision_fastai.predict import predict
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     paths = sorted(p for p in Path(spec['data'], 'test').glob('*/*') if p.is_file())

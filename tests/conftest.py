@@ -1,16 +1,12 @@
-"Shared fixtures: the real data from ../shared/data and one real FoodVision Mini run reused by the end-to-end tests."
-import os, sys, tempfile
+"""Shared fixtures. The real data comes from ../shared/data (`$FOODVISION_SHARED`); FoodVision Mini on it is trained once
+per test session and shared by every test that needs a real model: CI's setup command trains it and passes its folder in
+`$FOODVISION_RUN`, and without that the first test that asks trains it here, as a user would, with `foodvision_train`."""
+import json, os
 from pathlib import Path
 import pytest
+from foodvision_fastai.test_utils import shared_data, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get('FOODVISION_SHARED', REPO.parent/'shared'/'data'))
-BIN = Path(sys.executable).parent  # console scripts of this environment
-
-@pytest.fixture(scope='session')
-def shared_data():
-    assert (SHARED/'pizza_steak_sushi.zip').exists(), f"real data not found in {SHARED}; set FOODVISION_SHARED"
-    return SHARED
+RUN_ENV = 'FOODVISION_RUN'
 
 @pytest.fixture(scope='session', autouse=True)
 def isolated_fastai_home(tmp_path_factory):
@@ -22,21 +18,23 @@ def isolated_fastai_home(tmp_path_factory):
     else: os.environ['FASTAI_HOME'] = old
 
 @pytest.fixture(scope='session')
-def mini_run(shared_data, tmp_path_factory):
-    "FoodVision Mini with the defaults on the real 10% data, plus its report (PNGs): trained once for all tests."
-    from foodvision_fastai.train import train_foodvision
-    from foodvision_fastai.interpret import save_report
-    res = train_foodvision(shared_data/'pizza_steak_sushi.zip', out=tmp_path_factory.mktemp('runs')/'mini', quiet=True)
-    res.pngs = save_report(res)
-    return res
-
-def run_cli(cmd, *args, **kw):
-    "Run one of our console scripts as a user would."
-    import subprocess
-    return subprocess.run([str(BIN/cmd), *map(str, args)], capture_output=True, text=True, **kw)
+def shared():
+    d = shared_data()
+    assert (d/'pizza_steak_sushi.zip').exists(), f"real data not found in {d}; set FOODVISION_SHARED"
+    return d
 
 @pytest.fixture(scope='session')
-def food101(tmp_path_factory):
-    "A generated folder data set shaped like Food101: 101 classes, 2 train and 1 test image each, 16 pixels."
-    from foodvision_fastai.data import make_dataset
-    return make_dataset(tmp_path_factory.mktemp('data')/'food101', classes=[f'food{i:03d}' for i in range(101)], n_train=2, n_test=1, size=16)
+def mini_run(shared, tmp_path_factory)->Path:
+    "The folder of a `foodvision_train` run with the defaults on the real 10% data (model, metrics.json, PNGs)."
+    if os.environ.get(RUN_ENV):
+        run = Path(os.environ[RUN_ENV])
+        m = json.loads((run/'metrics.json').read_text())
+        assert m['n_test']==75 and m['settings']['epochs']==5 and m['settings']['arch']=='mobilenet_v2', f"{run} is not a default run on the 10% data"
+        return run
+    run = tmp_path_factory.mktemp('runs')/'mini'
+    r = run_cli('foodvision_train', '--data', shared/'pizza_steak_sushi.zip', '--out', run, '--quiet', timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return run
+
+@pytest.fixture(scope='session')
+def mini_metrics(mini_run)->dict: return json.loads((mini_run/'metrics.json').read_text())

@@ -2,8 +2,10 @@
 (each in its own process) and writes the Markdown report and its JSON. Only that it runs and reports: speed is what the
 benchmark itself measures, not a test."""
 import json, subprocess, sys
-from conftest import REPO
-from foodvision_fastai.data import make_dataset
+from pathlib import Path
+from foodvision_fastai.test_utils import make_dataset
+
+REPO = Path(__file__).resolve().parents[1]
 
 def test_bench_quick_writes_the_report(tmp_path):
     ds = make_dataset(tmp_path/'ds', n_train=4, n_test=2, size=64)

@@ -1,49 +1,120 @@
-"The command line as a user runs it: help, a short training, prediction, and one-line errors with exit code 2."
-import json
-from PIL import Image
-from conftest import run_cli
-from foodvision_fastai.data import make_dataset
+"""The console scripts as a user runs them, each in its own process: a short training and prediction, an error with exit
+code 2, Ctrl-C and `kill` with exit code 130 (during the imports too), and resuming a killed run. Everything runs on tiny
+generated data sets. Each process pays seconds for importing torch, so what needs no process of its own (every error
+message, the options) is checked in the cli notebook."""
+from __future__ import annotations
+import json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+from types import SimpleNamespace
 
-def test_help_lists_every_option():
-    r = run_cli('foodvision_train', '--help')
-    assert r.returncode == 0
-    for opt in ('--data', '--arch', '--epochs', '--lr', '--size', '--bs', '--seed', '--fine_tune', '--freeze_epochs', '--no-augment',
-                '--out', '--overwrite', '--resume', '--on_bad', '--weights_path', '--num_workers', '--quiet'):
-        assert opt in r.stdout, opt
-    assert 'learning rate' in r.stdout
-    r = run_cli('foodvision_predict', '--help')
-    assert r.returncode == 0 and '--model' in r.stdout and '--json' in r.stdout
+import pytest
+import torch
 
-def test_train_then_predict(tmp_path):
-    ds = make_dataset(tmp_path/'ds', n_train=6, n_test=3)
-    out = tmp_path/'run'
-    r = run_cli('foodvision_train', '--data', ds, '--epochs', 1, '--size', 32, '--bs', 6, '--n_preds', 4, '--out', out, '--quiet')
-    assert r.returncode == 0, r.stderr
-    assert 'test accuracy:' in r.stdout and str(out/'metrics.json') in r.stdout
+from foodvision_fastai.test_utils import make_dataset, run_cli
+
+BIN = Path(sys.executable).parent
+SMALL = ('--size', 32, '--bs', 4, '--quiet')
+
+def _default_sigint():  # a child started from a background job would inherit an ignored SIGINT
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+def start(cmd:list, logs:Path, name:str, env:dict|None=None)->SimpleNamespace:
+    "Start a command with its stdout/stderr going to files (no pipe can fill up)."
+    logs.mkdir(parents=True, exist_ok=True)
+    so, se = open(logs/f'{name}.out', 'wb'), open(logs/f'{name}.err', 'wb')
+    p = subprocess.Popen([str(BIN/cmd[0]), *map(str, cmd[1:])], stdout=so, stderr=se, env=env or os.environ.copy(),
+                         cwd=logs, preexec_fn=_default_sigint)
+    return SimpleNamespace(proc=p, so=so, se=se, out=logs/f'{name}.out', err=logs/f'{name}.err')
+
+def finish(r:SimpleNamespace, timeout:float=300)->SimpleNamespace:
+    try: rc = r.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired: r.proc.kill(); r.proc.wait(); rc = 'timeout'
+    r.so.close(); r.se.close()
+    return SimpleNamespace(rc=rc, stdout=r.out.read_text('utf-8', 'replace'), stderr=r.err.read_text('utf-8', 'replace'))
+
+def assert_cli_error(res, *names):
+    "A user error: exit code 2, no traceback, and stderr is exactly one `error:` line naming what is wrong."
+    assert res.rc == 2, f'rc={res.rc}, stderr={res.stderr[-2000:]}'
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('error: '), f'not one error line: {res.stderr[-2000:]!r}'
+    for n in names: assert str(n) in lines[0], f'{n!s} not named in: {lines[0]}'
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+    "A generated data set and a model trained on it for one epoch by `foodvision_train` itself."
+    tmp = tmp_path_factory.mktemp('cli')
+    data = make_dataset(tmp/'data set', classes=('pizza', 'steak'), n_train=4, n_test=2)
+    for split, c, name in (('train', 'pizza', 'my pizza ñ 寿司 🍕.jpg'), ('test', 'steak', 'steak – café.jpg')):
+        shutil.copy(data/split/c/f'{c}_0.jpg', data/split/c/name)
+    r = run_cli('foodvision_train', '--data', data, '--epochs', 1, '--n_preds', 4, '--out', tmp/'run', *SMALL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return SimpleNamespace(tmp=tmp, data=data, run=tmp/'run', stdout=r.stdout, stderr=r.stderr)
+
+def test_train_writes_everything_and_prints_only_results(small):
     for f in ('model.safetensors', 'model.json', 'model.pkl', 'metrics.json', 'checkpoint.pth',
-              'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png'):
-        assert (out/f).exists(), f
-    imgs = sorted((ds/'test').rglob('*.jpg'))
-    r = run_cli('foodvision_predict', *imgs, '--model', out, '--json')
+              'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png'): assert (small.run/f).exists(), f
+    assert small.stderr.strip() == '', 'nothing but results with --quiet: no progress bars, no warnings'
+    lines = small.stdout.strip().splitlines()
+    assert lines[-1].startswith('test accuracy:') and all(l.split(':')[0] in ('model', 'metrics', 'plot', 'test accuracy') for l in lines), lines
+
+def test_predict(small):
+    imgs = sorted((small.data/'test').rglob('*.jpg'))
+    r = run_cli('foodvision_predict', *imgs, '--model', small.run, '--json')
     assert r.returncode == 0, r.stderr
-    assert [p['image'] for p in json.loads(r.stdout)] == list(map(str, imgs))
-    r = run_cli('foodvision_train', '--data', ds, '--epochs', 1, '--size', 32, '--out', out, '--quiet')
-    assert r.returncode == 2 and 'already holds files' in r.stderr, 'a previous run is never overwritten silently'
+    assert [p['image'] for p in json.loads(r.stdout)] == list(map(str, imgs)) and any('steak – café.jpg' in str(i) for i in imgs)
 
-def _one_line_error(r, *words):
-    assert r.returncode == 2, (r.returncode, r.stderr)
+def test_a_console_script_error_is_one_line(small):
+    "The console scripts report through `cli_errors` like the commands do in-process (the cli notebook tries every error)."
+    r = run_cli('foodvision_predict', small.data/'test'/'steak'/'steak_0.jpg', '--model', small.tmp/'nomodel')
+    assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), small.tmp/'nomodel')
+    assert r.stdout == ''
+
+def test_the_entry_points_import_nothing_heavy():
+    code = "import sys, foodvision_fastai.launch, foodvision_fastai; print(sorted({'torch', 'fastai', 'gradio'} & set(sys.modules)))"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == '[]', r.stdout + r.stderr
+
+def test_interrupt_while_importing(tmp_path):
+    "Ctrl-C in the first seconds, while torch and fastai are imported: exit 130 and one line, no traceback."
+    r = start(['foodvision_train', '--help'], tmp_path, 'early')
+    time.sleep(1.5)
+    assert r.proc.poll() is None, 'the command finished before it could be interrupted'
+    r.proc.send_signal(signal.SIGINT)
+    res = finish(r, 60)
+    assert res.rc == 130 and res.stderr.strip() == 'interrupted', (res.rc, res.stderr[-2000:])
+
+@pytest.fixture(scope='module')
+def killed(small):
+    "Two `foodvision_train --epochs 30` runs, stopped by SIGTERM and SIGINT once their first checkpoint appears."
+    runs = {}
+    for sig in ('SIGTERM', 'SIGINT'):
+        out = small.tmp/f'run {sig}'
+        runs[sig] = (out, start(['foodvision_train', '--data', small.data, '--epochs', 30, '--out', out, *SMALL], small.tmp/'logs killed', sig))
+    t0, pending = time.monotonic(), set(runs)
+    while pending and time.monotonic()-t0 < 400:
+        for sig in list(pending):
+            out, r = runs[sig]
+            if (out/'checkpoint.pth').exists(): r.proc.send_signal(getattr(signal, sig)); pending.discard(sig)
+            elif r.proc.poll() is not None: pending.discard(sig)
+        time.sleep(0.1)
+    return {sig: SimpleNamespace(out=out, **vars(finish(r, 120))) for sig, (out, r) in runs.items()}
+
+@pytest.mark.parametrize('sig', ['SIGTERM', 'SIGINT'])
+def test_interrupt_exits_130_and_keeps_the_checkpoint(killed, sig):
+    r = killed[sig]
+    assert r.rc == 130, f'rc={r.rc} stderr={r.stderr[-2000:]}'
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith('error: '), r.stderr
-    for w in words: assert w in lines[0], (w, lines[0])
+    assert len(lines) == 1 and lines[0].startswith('interrupted') and '--resume' in lines[0] and str(r.out) in lines[0], r.stderr[-2000:]
+    assert not [p for p in r.out.iterdir() if 'partial' in p.name], list(r.out.iterdir())
+    state = torch.load(r.out/'checkpoint.pth', weights_only=True, map_location='cpu')
+    assert 1 <= state['epoch'] < 30 and [h['epoch'] for h in state['history']] == list(range(1, state['epoch']+1))
 
-def test_predict_errors(tmp_path):
-    img = tmp_path/'a.jpg'; Image.new('RGB', (8, 8)).save(img)
-    _one_line_error(run_cli('foodvision_predict', img, '--model', tmp_path/'nomodel'), 'does not exist', 'nomodel')
-    _one_line_error(run_cli('foodvision_predict', img), 'no model given')
-    (tmp_path/'m').mkdir()
-    _one_line_error(run_cli('foodvision_predict', img, '--model', tmp_path/'m'), 'model.safetensors')
-
-def test_train_errors(tmp_path):
-    _one_line_error(run_cli('foodvision_train', '--data', tmp_path/'missing', '--out', tmp_path/'o'), 'missing')
-    _one_line_error(run_cli('foodvision_train', '--arch', 'vgg99', '--out', tmp_path/'o'), 'unknown arch', 'mobilenet_v2')
-    _one_line_error(run_cli('foodvision_train', '--epochs', 0, '--out', tmp_path/'o'), 'epochs')
+def test_resume_after_sigterm_continues(killed, small):
+    out = killed['SIGTERM'].out
+    before = torch.load(out/'checkpoint.pth', weights_only=True, map_location='cpu')
+    k = before['epoch']
+    r = run_cli('foodvision_train', '--data', small.data, '--epochs', k+1, '--out', out, '--resume', *SMALL)
+    assert r.returncode == 0, r.stderr[-3000:]
+    hist = json.loads((out/'metrics.json').read_text())['history']
+    assert [h['epoch'] for h in hist] == list(range(1, k+2)) and hist[:k] == before['history']
+    assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == k+1

@@ -3,12 +3,14 @@
 
 Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/demo.png (the README's picture)."""
 from __future__ import annotations
-import os, shutil, socket, struct, subprocess, sys, time, urllib.request, zlib
+import os, shutil, struct, subprocess, sys, time, urllib.request, zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import REPO, run_cli
+from foodvision_fastai.test_utils import run_cli, free_port
+
+REPO = Path(__file__).resolve().parents[1]
 
 CHROMIUM = Path('/usr/bin/chromium')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -16,16 +18,6 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
 LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
 
 # ---------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope='session')
-def demo_model(shared_data, tmp_path_factory):
-    "A real model, 2 epochs on the 10% data: enough to call the custom photo pizza."
-    from foodvision_fastai.train import train_foodvision
-    res = train_foodvision(shared_data/'pizza_steak_sushi.zip', epochs=2, out=tmp_path_factory.mktemp('demo')/'model', quiet=True)
-    return res.out
-
-def free_port()->int:
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def wait_until_serving(proc, url:str, timeout:float=180):
     t0 = time.time()
@@ -38,13 +30,13 @@ def wait_until_serving(proc, url:str, timeout:float=180):
     pytest.fail(f"foodvision_demo did not answer on {url} within {timeout} s")
 
 @pytest.fixture(scope='module')
-def server(demo_model, shared_data, tmp_path_factory):
+def server(mini_run, shared, tmp_path_factory):
     "`foodvision_demo` as a user starts it, on a free loopback port; stopped (SIGTERM, then kill) at the end."
     port, log = free_port(), tmp_path_factory.mktemp('server')
-    env = {**os.environ, 'FOODVISION_DATA': str(shared_data/'pizza_steak_sushi.zip'),
-           'FOODVISION_CUSTOM_IMAGE': str(shared_data/'custom'/'04-pizza-dad.jpeg'),
+    env = {**os.environ, 'FOODVISION_DATA': str(shared/'pizza_steak_sushi.zip'),
+           'FOODVISION_CUSTOM_IMAGE': str(shared/'custom'/'04-pizza-dad.jpeg'),
            'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost', 'GRADIO_TEMP_DIR': str(log/'gradio')}
-    proc = subprocess.Popen([str(Path(sys.executable).parent/'foodvision_demo'), '--model', demo_model, '--port', str(port)],
+    proc = subprocess.Popen([str(Path(sys.executable).parent/'foodvision_demo'), '--model', mini_run, '--port', str(port)],
                             env=env, stdout=open(log/'stdout', 'w'), stderr=subprocess.PIPE, text=True)
     url = f'http://127.0.0.1:{port}/'
     try:
@@ -56,11 +48,11 @@ def server(demo_model, shared_data, tmp_path_factory):
         except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
 @pytest.fixture(scope='module')
-def bad_files(tmp_path_factory, shared_data):
+def bad_files(tmp_path_factory, shared):
     "Uploads that are not usable photos: text, a truncated JPEG, and a PNG whose header claims 20000x20000 pixels."
     d = tmp_path_factory.mktemp('bad')
     (d/'notes.txt').write_text('not a photo')
-    (d/'truncated.jpg').write_bytes((shared_data/'custom'/'04-pizza-dad.jpeg').read_bytes()[:2000])
+    (d/'truncated.jpg').write_bytes((shared/'custom'/'04-pizza-dad.jpeg').read_bytes()[:2000])
     (d/'bomb.png').write_bytes(png_header_only(20000, 20000))
     return d
 
@@ -72,32 +64,23 @@ def png_header_only(w:int, h:int)->bytes:
 
 # ---------------------------------------------------------------- the command
 
-def test_help_and_errors(tmp_path):
-    r = run_cli('foodvision_demo', '--help')
-    assert r.returncode == 0
-    for opt in ('--model', '--host', '--port', '--data'): assert opt in r.stdout, opt
-    r = run_cli('foodvision_demo')
-    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == 'error: no model given; pass --model <folder written by foodvision_train>'
-    r = run_cli('foodvision_demo', '--model', tmp_path/'nomodel')
-    assert r.returncode == 2 and 'does not exist' in r.stderr.strip().splitlines()[-1]
-
-def test_port_in_use(demo_model, server):
+def test_port_in_use(mini_run, server):
     "A second demo on a busy port: a one-line error, exit code 2."
     port = urlparse(server[0]).port
-    r = run_cli('foodvision_demo', '--model', demo_model, '--port', port, timeout=180)
+    r = run_cli('foodvision_demo', '--model', mini_run, '--port', port, timeout=180)
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith('error: cannot listen on 127.0.0.1:') and '--port' in last, last
 
 # ---------------------------------------------------------------- the HTTP API
 
-def test_http_api(server, shared_data, bad_files):
+def test_http_api(server, shared, bad_files):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
     url, proc, log = server
     assert 'http://127.0.0.1:' in (log/'stdout').read_text(), 'listens on loopback by default'
     client = Client(url, verbose=False)
-    label, line = client.predict(handle_file(str(shared_data/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')
+    label, line = client.predict(handle_file(str(shared/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')
     assert label['label'] == 'pizza', label
     probs = {c['label']: c['confidence'] for c in label['confidences']}
     assert set(probs) == {'pizza', 'steak', 'sushi'} and abs(sum(probs.values())-1) < 1e-4
@@ -106,7 +89,7 @@ def test_http_api(server, shared_data, bad_files):
         with pytest.raises(AppError, match=words) as e: client.predict(handle_file(str(bad_files/name)), api_name='/predict')
         msg = str(e.value)
         assert len(msg.splitlines()) == 1 and msg.startswith(name), msg  # the file's name, never the server's paths
-    assert client.predict(handle_file(str(shared_data/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')[0]['label'] == 'pizza'
+    assert client.predict(handle_file(str(shared/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')[0]['label'] == 'pizza'
     assert proc.poll() is None, 'the server keeps serving after bad uploads'
 
 # ---------------------------------------------------------------- the page in a browser
@@ -135,10 +118,10 @@ def upload(page, path):
     page.wait_for_selector('input[type=file]', state='attached', timeout=60_000)
     page.set_input_files('input[type=file]', str(path))
 
-def test_page_in_browser(server, page, shared_data, tmp_path):
+def test_page_in_browser(server, page, shared, tmp_path):
     url = server[0]
     page.goto(url)
-    upload(page, shared_data/'custom'/'04-pizza-dad.jpeg')
+    upload(page, shared/'custom'/'04-pizza-dad.jpeg')
     page.get_by_text('predicted in').wait_for(timeout=60_000)
     line = page.get_by_text('predicted in').inner_text()
     assert line.startswith('pizza (') and '%)' in line, line
@@ -162,7 +145,7 @@ def test_example_click(server, page):
     assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
     assert page.outside == []
 
-def test_bad_uploads_in_browser(server, page, bad_files, shared_data, tmp_path):
+def test_bad_uploads_in_browser(server, page, bad_files, shared, tmp_path):
     "Each bad file shows a visible message; the page and the server keep working."
     page.goto(server[0])
     for name, words in (('truncated.jpg', 'truncated.jpg: cannot be read as an image'), ('bomb.png', 'bomb.png: too large for Pillow'),
@@ -175,7 +158,7 @@ def test_bad_uploads_in_browser(server, page, bad_files, shared_data, tmp_path):
         assert msg.is_visible(), name
         page.screenshot(path=str(tmp_path/f'{name}.png'))
     page.reload()
-    upload(page, shared_data/'custom'/'04-pizza-dad.jpeg')
+    upload(page, shared/'custom'/'04-pizza-dad.jpeg')
     page.get_by_text('predicted in').wait_for(timeout=60_000)
     assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
     assert server[1].poll() is None and page.outside == []
