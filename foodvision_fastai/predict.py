@@ -71,13 +71,14 @@ class Prediction:
     prob: float # Its probability
     probs: dict # Probability of every class
 
-# %% ../nbs/11_predict.ipynb #068d8c99
+# %% ../nbs/11_predict.ipynb #9d65e78a
 @torch.inference_mode()
 def predict(model:FoodVisionModel|str|Path, # A model from `load_model`, or the folder it was saved in
             images, # One image (path or PIL image) or a list of them
             bs:int=64, # Images per batch
            ):
     "Class, probability and all class probabilities: a `Prediction` for one image, a list for a list."
+    if not (type(bs) is int and bs>=1): raise FoodVisionError(f"bs must be a whole number of at least 1, not {bs!r}")
     if not isinstance(model, FoodVisionModel): model = load_model(model)
     single = isinstance(images, (str, Path, Image.Image))
     images = [images] if single else list(images)
@@ -87,6 +88,7 @@ def predict(model:FoodVisionModel|str|Path, # A model from `load_model`, or the 
     xs = [open_image(im, model.size) for im in images]  # every image is checked before any work is done
     for i in range(0, len(xs), bs):
         probs = torch.softmax(model(to_input(xs[i:i+bs], model.cfg).to(dev)).float(), 1).cpu()
+        if not torch.isfinite(probs).all(): raise FoodVisionError(f"the model gives probabilities that are not numbers for {images[i]}; it is broken: train it again with a lower learning rate")
         for im, p in zip(images[i:i+bs], probs):
             j = int(p.argmax())
             res.append(Prediction(str(im) if not isinstance(im, Image.Image) else '<PIL image>', model.vocab[j], float(p[j]),

@@ -43,8 +43,8 @@ def assert_cli_error(res, *names):
 def small(tmp_path_factory):
     "A generated data set and a model trained on it for one epoch by `foodvision_train` itself."
     tmp = tmp_path_factory.mktemp('cli')
-    data = make_dataset(tmp/'data set', classes=('pizza', 'steak'), n_train=4, n_test=2)
-    for split, c, name in (('train', 'pizza', 'my pizza ñ 寿司 🍕.jpg'), ('test', 'steak', 'steak – café.jpg')):
+    data = make_dataset(tmp/'data set', classes=('pizza', 'steak', os.fsdecode(b'caf\xe9')), n_train=4, n_test=2)  # a Latin-1 name
+    for split, c, name in (('train', 'pizza', 'my pizza ñ 寿司 🍕.jpg'), ('test', 'steak', 'steak – café.jpg'), ('test', 'steak', os.fsdecode(b'st\xe9ak.jpg'))):
         shutil.copy(data/split/c/f'{c}_0.jpg', data/split/c/name)
     r = run_cli('foodvision_train', '--data', data, '--epochs', 1, '--n_preds', 4, '--out', tmp/'run', *SMALL)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -62,6 +62,16 @@ def test_predict(small):
     r = run_cli('foodvision_predict', *imgs, '--model', small.run, '--json')
     assert r.returncode == 0, r.stderr
     assert [p['image'] for p in json.loads(r.stdout)] == list(map(str, imgs)) and any('steak – café.jpg' in str(i) for i in imgs)
+
+def test_names_that_are_not_utf8(small):
+    "A class folder and an image named in Latin-1: the report was drawn, the table prints on a strict UTF-8 stdout, JSON keeps the real path."
+    assert 'caf\ufffd' in json.loads((small.run/'metrics.json').read_text())['vocab']
+    img = small.data/'test'/'steak'/os.fsdecode(b'st\xe9ak.jpg')
+    env = dict(os.environ, PYTHONIOENCODING='utf-8')  # errors='strict'
+    r = subprocess.run([str(BIN/'foodvision_predict'), img, '--model', small.run], env=env, capture_output=True)
+    assert r.returncode == 0 and 'st\ufffdak.jpg'.encode() in r.stdout, r.stderr[-2000:]
+    r = subprocess.run([str(BIN/'foodvision_predict'), img, '--model', small.run, '--json'], env=env, capture_output=True)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]['image'] == str(img), r.stderr[-2000:]
 
 def test_a_console_script_error_is_one_line(small):
     "The console scripts report through `cli_errors` like the commands do in-process (the cli notebook tries every error)."
@@ -118,3 +128,53 @@ def test_resume_after_sigterm_continues(killed, small):
     hist = json.loads((out/'metrics.json').read_text())['history']
     assert [h['epoch'] for h in hist] == list(range(1, k+2)) and hist[:k] == before['history']
     assert torch.load(out/'checkpoint.pth', weights_only=True)['epoch'] == k+1
+
+def _no_caps():
+    "As root, a command run without capabilities, so that file permissions apply to it as to any user."
+    if os.geteuid() != 0: return []
+    if not shutil.which('setpriv'): pytest.skip('running as root without setpriv: cannot make a folder unreadable')
+    return ['setpriv', '--bounding-set=-all', '--inh-caps=-all']
+
+def test_unreadable_class_folder(small, tmp_path):
+    data = tmp_path/'data'; shutil.copytree(small.data, data)
+    (data/'train'/'steak').chmod(0)
+    try: r = subprocess.run([*_no_caps(), str(BIN/'foodvision_train'), '--data', data, '--out', tmp_path/'run', *map(str, SMALL)], capture_output=True, text=True)
+    finally: (data/'train'/'steak').chmod(0o755)
+    assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), f"cannot read {data/'train'/'steak'} (Permission denied)")
+    assert not (tmp_path/'run').exists()
+
+def test_full_disk(small, tmp_path):
+    "A run folder on a 4 MB file system with a previous run's file in it: the first checkpoint does not fit."
+    disk = tmp_path/'small disk'; disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', str(disk)], capture_output=True).returncode:
+        pytest.skip('cannot mount a small tmpfs here (it needs root)')
+    try:
+        (disk/'run').mkdir(); (disk/'run'/'metrics.json').write_text('{"a previous": "run"}')
+        r = run_cli('foodvision_train', '--data', small.data, '--epochs', 1, '--out', disk/'run', '--overwrite', *SMALL)
+        assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), 'no space left on the device to write', disk/'run'/'checkpoint.pth')
+        assert (disk/'run'/'metrics.json').read_text() == '{"a previous": "run"}', 'the previous complete file is intact'
+        assert not [p for p in disk.rglob('*') if 'partial' in p.name]
+    finally: subprocess.run(['umount', str(disk)])
+
+def test_interrupt_before_the_first_checkpoint(tmp_path):
+    "Ctrl-C while the first epoch runs: nothing to resume, so the message does not advise --resume, and no empty folder is left."
+    data, out = make_dataset(tmp_path/'data', n_train=40, n_test=10, size=256), tmp_path/'run'
+    r = start(['foodvision_train', '--data', data, '--epochs', 3, '--bs', 8, '--out', out, '--quiet'], tmp_path, 'first epoch')
+    t0 = time.monotonic()
+    while not out.exists() and r.proc.poll() is None and time.monotonic()-t0 < 120: time.sleep(0.02)
+    assert not (out/'checkpoint.pth').exists(), 'the first epoch ended before the test could stop it'
+    r.proc.send_signal(signal.SIGINT)
+    res = finish(r, 60)
+    assert res.rc == 130 and res.stderr.strip() == 'interrupted before the first epoch finished; nothing was saved', res.stderr[-2000:]
+    assert not out.exists()
+
+def test_two_trainings_into_one_folder(small, tmp_path):
+    out = tmp_path/'run'
+    first = start(['foodvision_train', '--data', small.data, '--epochs', 300, '--out', out, *SMALL], tmp_path, 'first')
+    t0 = time.monotonic()
+    while not (out/'checkpoint.pth').exists() and first.proc.poll() is None and time.monotonic()-t0 < 120: time.sleep(0.1)
+    try:
+        r = run_cli('foodvision_train', '--data', small.data, '--epochs', 1, '--out', out, '--overwrite', *SMALL)
+        assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), f'{out} is in use by process {first.proc.pid}')
+    finally:
+        first.proc.send_signal(signal.SIGTERM); finish(first, 60)
