@@ -194,6 +194,7 @@ def build(out: Path = OUT) -> str:
         'project': CFG.title, 'html_title': CFG.title, 'copyright': CFG.get('copyright', ''),
         'html_baseurl': f'{CFG.doc_host}{CFG.doc_baseurl}/', 'extensions': ['myst_nb', 'sphinx.ext.githubpages'],
         'myst_enable_extensions': ['attrs_inline', 'attrs_block'], 'myst_heading_anchors': 4, 'suppress_warnings': ['myst.header'],
+        'smartquotes': False,  # code and notes read as written: '...' stays three dots, quotes stay straight
         'nb_execution_mode': 'off', 'nb_merge_streams': True, 'nb_code_prompt_show': 'Show the code',
         'html_theme': 'furo', 'html_theme_options': {'top_of_page_buttons': []}, 'html_static_path': ['_static'],
         'html_css_files': ['nbdev.css'], 'html_copy_source': False, 'html_show_sourcelink': False, 'exclude_patterns': ['.*']}

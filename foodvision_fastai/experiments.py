@@ -105,8 +105,8 @@ def reusable(m:dict|None, # `run_metrics` of the run folder
     strip = lambda o: {k: v for k,v in (o or {}).items() if k!='data'}
     return m is not None and strip(m.get('options'))==strip(options) and m.get('settings', {}).get('data_fingerprint')==fingerprint
 
-# %% ../nbs/13_experiments.ipynb #13c94c07
-_COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'status', 'test_accuracy', 'test_loss', 'train_seconds',
+# %% ../nbs/13_experiments.ipynb #840dd71e
+_COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'status', 'valid_accuracy', 'test_accuracy', 'test_loss', 'train_seconds',
             'model_mb', 'latency_ms', 'classes', 'reason']
 
 def _row(spec:dict, run_dir:Path, status:str, options:dict, m:dict|None=None, reason:str='')->dict:
@@ -114,7 +114,7 @@ def _row(spec:dict, run_dir:Path, status:str, options:dict, m:dict|None=None, re
                lr=options['lr'], bs=options['bs'], seed=options['seed'])
     if m:
         extra = m.get('experiment') or {}
-        row.update(test_accuracy=m['test_accuracy'], test_loss=m['test_loss'], train_seconds=m['train_seconds'],
+        row.update(valid_accuracy=m.get('valid_accuracy'), test_accuracy=m['test_accuracy'], test_loss=m['test_loss'], train_seconds=m['train_seconds'],
                    model_mb=extra.get('model_mb'), latency_ms=extra.get('latency_ms'), classes=len(m.get('vocab', [])))
     return {k: row.get(k) for k in _COLUMNS}
 
@@ -145,10 +145,10 @@ def results_frame(rows:list)->pd.DataFrame:
     "The rows of `run_one` as a `DataFrame`, whole numbers as such even where a failed run has none."
     return pd.DataFrame(rows, columns=_COLUMNS).astype({'epochs': 'Int64', 'size': 'Int64', 'classes': 'Int64'})
 
-# %% ../nbs/13_experiments.ipynb #769f4fc2
+# %% ../nbs/13_experiments.ipynb #c8d450c7
 def _fmt(v, col):
     if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v)): return ''
-    if col=='test_accuracy': return f'{v:.1%}'
+    if col in ('valid_accuracy', 'test_accuracy'): return f'{v:.1%}'
     if col in ('test_loss',): return f'{v:.3f}'
     if col in ('train_seconds', 'model_mb', 'latency_ms'): return f'{v:.1f}'
     return str(v).replace('|', '\\|')
@@ -160,24 +160,24 @@ def results_markdown(df:pd.DataFrame)->str:
     lines += ['| '+' | '.join(_fmt(r[c], c) for c in cols)+' |' for r in df.to_dict('records')]
     return '\n'.join(lines)+'\n'
 
-# %% ../nbs/13_experiments.ipynb #445a74d9
+# %% ../nbs/13_experiments.ipynb #9910e829
 def plot_results(df:pd.DataFrame, # Results of `run_experiments`
                  fname:Path|str, # PNG to write
                 )->Path:
     "Accuracy against training time for the finished runs; marker area: model size; label: run and CPU latency."
     from matplotlib.figure import Figure
-    ok = df[df.status.isin(['done', 'reused'])]
+    ok = df[df.status.isin(['done', 'reused'])].assign(acc=lambda d: d.test_accuracy.astype(float).fillna(d.valid_accuracy.astype(float)))
     fig = Figure(figsize=(9, 6), dpi=100)
     ax = fig.subplots()
     for (arch, data), g in ok.groupby(['arch', 'data'], sort=False):
-        ax.scatter(g.train_seconds, 100*g.test_accuracy, s=20*g.model_mb.astype(float), alpha=0.6, label=f'{arch}, {data}')
+        ax.scatter(g.train_seconds, 100*g.acc, s=20*g.model_mb.astype(float), alpha=0.6, label=f'{arch}, {data}')
         for r in g.itertuples():
-            ax.annotate(f'{r.epochs} ep, {r.size}px, {r.model_mb:.0f} MB, {r.latency_ms:.0f} ms/img', (r.train_seconds, 100*r.test_accuracy),
+            ax.annotate(f'{r.epochs} ep, {r.size}px, {r.model_mb:.0f} MB, {r.latency_ms:.0f} ms/img', (r.train_seconds, 100*r.acc),
                         textcoords='offset points', xytext=(6, 6), fontsize=8)
     failed = df[df.status=='failed']
     title = 'FoodVision experiments: test accuracy vs training time (marker area: model size in MB)'
     if len(failed): title += '\nfailed: ' + ', '.join(failed.run)
-    ax.set(xlabel='training time (s)', ylabel='test accuracy (%)', title=title)
+    ax.set(xlabel='training time (s)', ylabel='test accuracy (%; validation without a test set)', title=title)
     ax.title.set_fontsize(9)
     if len(ok): ax.legend(fontsize=8, loc='best')
     ax.margins(x=0.3, y=0.15)  # room for the labels
@@ -196,7 +196,7 @@ def write_results(rows:list, out:Path)->dict:
     plot_results(df, paths['png'])
     return paths
 
-# %% ../nbs/13_experiments.ipynb #fd0c6f88
+# %% ../nbs/13_experiments.ipynb #8f7e48e2
 @delegates(train_foodvision, but=['data', 'arch', 'epochs', 'size', 'out', 'overwrite', 'resume', 'quiet', 'cbs'])
 def run_experiments(archs:list|None=None, # Architectures (keys of `ARCHS`); default `DEFAULT_ARCH`
                     datas:list|None=None, # Data sets (see `get_data`), each with its own name; default `$FOODVISION_DATA`, then the course's 10% data
@@ -215,6 +215,6 @@ def run_experiments(archs:list|None=None, # Architectures (keys of `ARCHS`); def
         if not quiet: print(f'[{i+1}/{len(grid)}] {run_name(**spec)}', flush=True)
         rows.append(run_one(spec, out, quiet=quiet, **kwargs))
         if not quiet: print(f"    {rows[-1]['status']}" + (f": {rows[-1]['reason']}" if rows[-1]['reason'] else
-                            f", test accuracy {rows[-1]['test_accuracy']:.1%}"), flush=True)
+                            f", valid accuracy {rows[-1]['valid_accuracy']:.1%}"), flush=True)
         write_results(rows, out)
     return results_frame(rows)

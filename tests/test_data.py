@@ -12,7 +12,7 @@ from fastai.data.external import fastai_cfg
 
 from foodvision_fastai.core import FoodVisionError
 from foodvision_fastai.data import get_data
-from foodvision_fastai.layout import check_layout
+from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import make_dataset, zip_folder, free_port
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def _archive(): return Path(os.environ['FASTAI_HOME'])/'archive'
 def test_download_works_and_is_reused(server, zip_bytes):
     server.routes['/good.zip'] = lambda n: (zip_bytes, 'ok')
     p = get_data(server.url+'/good.zip', quiet=True)
-    assert check_layout(p) == ['a','b']
+    assert read_layout(p).classes == ["a","b"]
     assert get_data(server.url+'/good.zip', quiet=True) == p
     assert server.hits['/good.zip'] == 1
 
@@ -86,7 +86,7 @@ def test_download_after_a_cut_off_one_succeeds(server, zip_bytes):
     server.routes['/flaky.zip'] = lambda n: (zip_bytes, 'cut' if n==1 else 'ok')
     with pytest.raises(FoodVisionError): get_data(url, quiet=True)
     p = get_data(url, quiet=True)
-    assert check_layout(p) == ['a','b'] and server.hits['/flaky.zip'] == 2
+    assert read_layout(p).classes == ["a","b"] and server.hits['/flaky.zip'] == 2
     assert (_archive()/'flaky.zip').read_bytes() == zip_bytes
 
 def test_download_of_a_non_zip_is_an_error_and_not_kept(server):
@@ -106,3 +106,41 @@ def test_failed_download_one_line_error(server, kind):
     assert time.perf_counter()-t < 30
     arch = _archive()
     assert not arch.exists() or not [p for p in arch.iterdir() if p.suffix=='.zip']
+
+# ---------------------------------------------------------------- the real data in every layout
+
+@pytest.fixture(scope='module')
+def real_layouts(tmp_path_factory):
+    "The course's real 10% data re-arranged into layouts 2, 3 and 4 (copies: the shared data is never touched)."
+    import shutil
+    from foodvision_fastai.test_utils import shared_data
+    src = get_data(shared_data()/'pizza_steak_sushi.zip', quiet=True)
+    root = tmp_path_factory.mktemp('real layouts')
+    two = root/'train_val'; shutil.copytree(src, two); (two/'test').rename(two/'val')
+    three, four = root/'class folders', root/'csv'
+    rows = ['image,label,split']
+    for p in sorted(src.rglob('*.jpg')):
+        split, c = p.parts[-3], p.parent.name
+        (three/c).mkdir(parents=True, exist_ok=True); shutil.copy(p, three/c/f'{split}_{p.name}')
+        (four/'images').mkdir(parents=True, exist_ok=True); shutil.copy(p, four/'images'/f'{split}_{c}_{p.name}')
+        rows.append(f'images/{split}_{c}_{p.name},{c},{split}')
+    (four/'labels.csv').write_text('\n'.join(rows)+'\n')
+    return {'train/valid': two, 'class folders': three, 'csv': four}
+
+TRAIN, TEST = {'pizza': 78, 'steak': 75, 'sushi': 72}, {'pizza': 25, 'steak': 19, 'sushi': 31}
+
+def test_real_data_in_every_layout(real_layouts):
+    from foodvision_fastai.layout import read_layout, with_valid
+    from foodvision_fastai.dataloaders import foodvision_dls
+    lay = read_layout(real_layouts['train/valid'])
+    assert (lay.kind, lay.counts(), with_valid(lay).valid_is_test) == ('train/valid', {'train': TRAIN, 'valid': TEST}, False)
+    lay = read_layout(real_layouts['class folders'])
+    assert (lay.kind, lay.counts()) == ('class folders', {'train': {c: TRAIN[c]+TEST[c] for c in TRAIN}})
+    v = with_valid(lay)  # 20% of the 300 photos, stratified
+    assert sum(v.counts()['valid'].values()) == 60 and all(abs(n - 0.2*(TRAIN[c]+TEST[c])) <= 1 for c,n in v.counts()['valid'].items())
+    lay = read_layout(real_layouts['csv'])  # the only CSV, found on its own
+    assert (lay.kind, lay.counts()) == ('csv', {'train': TRAIN, 'test': TEST})
+    for name, folder in real_layouts.items():
+        dls = foodvision_dls(folder, size=64, bs=16, device='cpu')
+        xb, yb = dls.one_batch()
+        assert xb.shape == (16, 3, 64, 64) and dls.vocab == ['pizza', 'steak', 'sushi'], name

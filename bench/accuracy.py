@@ -1,0 +1,93 @@
+"""The best accuracy that 225 training photos allow, measured honestly: every candidate recipe is trained with seeds 1 to 5
+on the course's 10% data and judged by its mean and spread over the seeds, on the 75 test photos and on a hold-out of
+real Food-101 photos of the same classes that no model saw (the photos of the 20% data set that are not in the 10% one:
+391 of them), each without and with test-time augmentation (fastai's `Learner.tta`). Ensembles average the probabilities
+of members trained with the same seed.
+
+    python bench/accuracy.py [--candidates NAME ...] [--seeds 1 2 3 4 5] [--out nbs/accuracy_results.csv] [--data10 ZIP] [--data20 ZIP]
+
+Writes one CSV row per candidate, seed and evaluation as it goes (so a cut-short run keeps what it finished), and prints
+the summary table (mean and standard deviation over the seeds) in Markdown at the end."""
+from __future__ import annotations
+import argparse, csv, hashlib, statistics, tempfile
+from pathlib import Path
+
+import torch
+from fastai.callback.mixup import MixUp
+
+from foodvision_fastai.data import get_data
+from foodvision_fastai.layout import read_layout
+from foodvision_fastai.test_utils import shared_data
+from foodvision_fastai.train import train_foodvision
+
+CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out)
+    'mobilenet_v2': {},
+    'mobilenet_v2 10ep lr1e-3': dict(epochs=10, lr=1e-3),
+    'mobilenet_v2 fine_tune': dict(fine_tune=True, epochs=4, freeze_epochs=1),
+    'mobilenet_v2 mixup 10ep': dict(epochs=10, cbs='mixup'),
+    'mobilenet_v2 288px': dict(size=288),
+    'efficientnet_lite0': dict(arch='efficientnet_lite0'),
+    'efficientnet_lite0 fine_tune': dict(arch='efficientnet_lite0', fine_tune=True, epochs=4, freeze_epochs=1),
+    'efficientnet_lite0 288px': dict(arch='efficientnet_lite0', size=288),
+}
+ENSEMBLES = {'mobilenet_v2 + efficientnet_lite0': ('mobilenet_v2', 'efficientnet_lite0'),
+             'mobilenet_v2 288px + efficientnet_lite0 288px': ('mobilenet_v2 288px', 'efficientnet_lite0 288px')}
+
+def holdout(data10:Path, data20:Path)->list:
+    "(file, class) of the 20% data set's photos whose content is not in the 10% one."
+    seen = {hashlib.sha256(p.read_bytes()).hexdigest() for p in data10.rglob('*.jpg')}
+    return [(p, p.parent.name) for p in sorted(data20.rglob('*.jpg')) if hashlib.sha256(p.read_bytes()).hexdigest() not in seen]
+
+def probabilities(learn, items:list, tta:bool)->tuple:
+    "(probabilities, targets) of `learn` for labelled `items`, with fastai's TTA or without."
+    dl = learn.dls.test_dl([p for p,_ in items], with_labels=True)
+    with learn.no_bar(): return learn.tta(dl=dl) if tta else learn.get_preds(dl=dl)[:2]
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--candidates', nargs='+', default=list(CANDIDATES)+list(ENSEMBLES))
+    p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4, 5])
+    p.add_argument('--out', default=str(Path(__file__).parents[1]/'nbs'/'accuracy_results.csv'))
+    p.add_argument('--data10', default=str(shared_data()/'pizza_steak_sushi.zip'))
+    p.add_argument('--data20', default=str(shared_data()/'pizza_steak_sushi_20_percent.zip'))
+    p.add_argument('--holdout', help='a folder with a folder per class of hold-out photos (default: from --data20, as above)')
+    a = p.parse_args()
+    d10 = get_data(a.data10, quiet=True)
+    hold = read_layout(a.holdout).items['train'] if a.holdout else holdout(d10, get_data(a.data20, quiet=True))
+    sets = {'test': read_layout(d10).items['test'], 'holdout': hold}
+    print(f"test: {len(sets['test'])} photos, hold-out: {len(sets['holdout'])} photos; device: {'cuda' if torch.cuda.is_available() else 'cpu'}", flush=True)
+    members = {m for e in a.candidates if e in ENSEMBLES for m in ENSEMBLES[e]}
+    names = [n for n in CANDIDATES if n in a.candidates or n in members]
+    rows, probs, tmp = [], {}, Path(tempfile.mkdtemp(prefix='accuracy-'))
+    f = open(a.out, 'w', newline=''); w = csv.writer(f); w.writerow(['candidate', 'seed', 'tta', 'test_correct', 'test_n', 'holdout_acc', 'train_seconds'])
+    def record(name, seed, tta, secs):
+        (pt, tt), (ph, th) = probs[name, seed, tta, 'test'], probs[name, seed, tta, 'holdout']
+        row = [name, seed, tta, int((pt.argmax(1)==tt).sum()), len(tt), round(float((ph.argmax(1)==th).float().mean()), 4), round(secs, 1)]
+        w.writerow(row); f.flush(); rows.append(row); print(row, flush=True)
+    for seed in a.seeds:
+        for name in names:
+            kw = dict(CANDIDATES[name])
+            if kw.get('cbs')=='mixup': kw['cbs'] = [MixUp()]
+            r = train_foodvision(d10, seed=seed, out=tmp/f'{name}-{seed}'.replace(' ', '_'), quiet=True, **kw)
+            for tta in (False, True):
+                for s, items in sets.items(): probs[name, seed, tta, s] = probabilities(r.learn, items, tta)
+                if name in a.candidates: record(name, seed, tta, r.train_seconds)
+            probs[name, seed, 'secs'] = r.train_seconds
+        for e, ms in ENSEMBLES.items():
+            if e not in a.candidates: continue
+            for tta in (False, True):
+                for s in sets: probs[e, seed, tta, s] = (sum(probs[m, seed, tta, s][0] for m in ms)/len(ms), probs[ms[0], seed, tta, s][1])
+                record(e, seed, tta, sum(probs[m, seed, 'secs'] for m in ms))
+    f.close()
+    print('\n| candidate | TTA | test correct of 75, seeds ' + ' '.join(map(str, a.seeds)) + ' | mean ± sd | hold-out acc (mean ± sd) | training s |')
+    print('|---|---|---|---|---|---|')
+    for name in a.candidates:
+        for tta in (False, True):
+            rs = [r for r in rows if r[0]==name and r[2]==tta]
+            if not rs: continue
+            c, h = [r[3] for r in rs], [r[5] for r in rs]
+            sd = lambda xs: statistics.stdev(xs) if len(xs)>1 else 0.
+            print(f"| {name} | {'yes' if tta else 'no'} | {' '.join(map(str, c))} | {statistics.mean(c):.1f} ± {sd(c):.1f} | "
+                  f"{100*statistics.mean(h):.1f}% ± {100*sd(h):.1f} | {statistics.mean(r[6] for r in rs):.0f} |")
+
+if __name__ == '__main__': main()
