@@ -19,8 +19,8 @@ from fastai.callback.channelslast import ChannelsLast
 from .core import FoodVisionError, atomic_path
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'MONITORS', 'CPUAutocast', 'cpu_has_bf16', 'speed_up', 'EpochLog', 'DivergenceCheck', 'SaveBest',
-           'StopEarly', 'plain_errors', 'opt_state', 'Checkpoint', 'load_checkpoint']
+__all__ = ['PRECISIONS', 'MONITORS', 'CPUAutocast', 'cpu_has_bf16', 'speed_up', 'EpochLog', 'write_history_csv',
+           'DivergenceCheck', 'SaveBest', 'StopEarly', 'plain_errors', 'opt_state', 'Checkpoint', 'load_checkpoint']
 
 # %% ../nbs/06_callbacks.ipynb #1a578a81
 class CPUAutocast(Callback):
@@ -56,11 +56,11 @@ def speed_up(learn, # A `Learner`
     learn.precision = precision
     return learn
 
-# %% ../nbs/06_callbacks.ipynb #a31cf3db
+# %% ../nbs/06_callbacks.ipynb #236469ee
 class EpochLog(Callback):
-    "Append each epoch's losses and metrics (from the `Recorder`) to `history`; epochs skipped on resume add no row."
+    "Append each epoch's losses and metrics (from the `Recorder`) to `history`, and write it to `csv`; epochs skipped on resume add no row."
     order = 60  # after the Recorder (50), before fastai's `SkipToEpoch` (70), which cancels the epochs a resumed run skips
-    def __init__(self, history:list, offset:int=0): self.history, self.offset = history, offset
+    def __init__(self, history:list, offset:int=0, csv:Path|None=None): self.history, self.offset, self.csv = history, offset, csv
     def before_epoch(self): self.t0, self.skipped = time.perf_counter(), False
     def after_cancel_epoch(self): self.skipped = True
     def after_epoch(self):
@@ -68,6 +68,16 @@ class EpochLog(Callback):
         names = [n for n in self.recorder.metric_names[1:] if n!='time']
         row = dict(epoch=self.offset+self.epoch+1, **{n: float(v) for n,v in zip(names, self.recorder.values[-1])})
         self.history.append(dict(row, seconds=round(time.perf_counter()-self.t0, 3)))
+        if self.csv: write_history_csv(self.history, self.csv)
+
+# %% ../nbs/06_callbacks.ipynb #6c64f73c
+def write_history_csv(history:list, # `EpochLog`'s rows
+                      fname:Path|str, # The CSV file
+                     )->Path:
+    "`history` as a CSV file, written atomically."
+    lines = [','.join(history[0])] + [','.join(str(v) for v in h.values()) for h in history] if history else []
+    with atomic_path(fname) as tmp: tmp.write_text('\n'.join(lines)+'\n')
+    return Path(fname)
 
 # %% ../nbs/06_callbacks.ipynb #c436b87d
 class DivergenceCheck(Callback):

