@@ -20,7 +20,8 @@ from .core import FoodVisionError, atomic_path
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'MONITORS', 'CPUAutocast', 'cpu_has_bf16', 'speed_up', 'EpochLog', 'write_history_csv',
-           'DivergenceCheck', 'SaveBest', 'StopEarly', 'plain_errors', 'opt_state', 'Checkpoint', 'load_checkpoint']
+           'DivergenceCheck', 'SaveBest', 'StopEarly', 'plain_errors', 'opt_state', 'Checkpoint', 'load_checkpoint',
+           'tensorboard_cb']
 
 # %% ../nbs/06_callbacks.ipynb #1a578a81
 class CPUAutocast(Callback):
@@ -175,3 +176,11 @@ def load_checkpoint(learn, # The `Learner` to restore, built with the run's sett
     except (RuntimeError, AssertionError, KeyError):
         raise FoodVisionError(f"checkpoint {fname} does not fit this model (another arch, classes or fine_tune setting); resume with the settings of the original run, or start anew with overwrite=True (--overwrite)") from None
     return ck
+
+# %% ../nbs/06_callbacks.ipynb #967dfcbb
+def tensorboard_cb(out:Path|None, # The run folder; None only checks that TensorBoard is installed
+                  ):
+    "fastai's `TensorBoardCallback`, logging into `out/tensorboard`; a `FoodVisionError` if TensorBoard is not installed."
+    try: from fastai.callback.tensorboard import TensorBoardCallback
+    except ImportError: raise FoodVisionError("tensorboard is not installed; pip install tensorboard (or foodvision_fastai[tensorboard]), or train without tensorboard (--tensorboard)") from None
+    return TensorBoardCallback(log_dir=Path(out).absolute()/'tensorboard', trace_model=False, log_preds=False) if out else None

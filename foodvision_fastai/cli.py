@@ -11,13 +11,13 @@ from fastcore.docments import docments
 from fastcore.meta import delegates
 from fastcore.script import call_parse, Param
 
-from .core import FoodVisionError, cli_errors, printable
+from .core import FoodVisionError, cli_errors, printable, default_out
 from .images import ON_BAD
-from .models import list_archs
+from .models import list_archs, DEFAULT_ARCH
 from .callbacks import PRECISIONS, MONITORS
 from .dataloaders import BALANCES
 from .export import load_model
-from .train import train_foodvision, default_out, summary
+from .train import train_foodvision, summary
 from .interpret import save_report
 from .predict import predict, find_images, write_csv
 from .heatmap import save_heatmaps
@@ -56,7 +56,7 @@ def _interrupted(out:Path)->str:
 def foodvision_train(n_preds:int=9, # Test images in the prediction grid and the top-losses plot
                      **kwargs):
     "Train a FoodVision classifier with fastai and save the model, metrics.json and the plots."
-    out = Path(kwargs.get('out') or default_out(kwargs.get('arch')))
+    out = Path(kwargs.get('out') or default_out(kwargs.get('arch') or DEFAULT_ARCH))
     with cli_errors(lambda: _interrupted(out)):
         if not (type(n_preds) is int and n_preds>=1): raise FoodVisionError(f"n_preds must be a whole number of at least 1, not {n_preds!r}")
         res = train_foodvision(**{**kwargs, 'out': out})

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_experiments.ipynb #ab028a50
 from __future__ import annotations
-import importlib.util, itertools, json, os, shutil, statistics, time
+import itertools, json, os, statistics, time
 from pathlib import Path
 
 from .core import FoodVisionError, atomic_path, make_dir
@@ -120,8 +120,7 @@ def run_one(spec:dict, # One item of `experiment_grid`
         m, status = run_metrics(run_dir), 'reused'
         if not reusable(m, options, data_fingerprint(get_data(spec['data'], quiet=True))):
             status = 'done'
-            shutil.rmtree(run_dir/'tensorboard', ignore_errors=True)  # logs of an earlier try
-            train_foodvision(**spec, out=run_dir, overwrite=True, quiet=quiet, tensorboard=importlib.util.find_spec('tensorboard') is not None, **kwargs)
+            train_foodvision(**spec, out=run_dir, overwrite=True, quiet=quiet, **kwargs)
             m = run_metrics(run_dir)
     except Exception as e:  # any failure of one run (not Ctrl-C) is recorded and the grid goes on
         reason = ' '.join((str(e) if isinstance(e, FoodVisionError) else f'{type(e).__name__}: {e}').split())

@@ -163,8 +163,8 @@ def plot_top_loss_heatmaps(learn:Learner, # A trained `Learner`
     nrows = -(-len(items)//ncols)
     fig, axs = plt.subplots(nrows, ncols, figsize=(4*ncols, 4.6*nrows), squeeze=False)
     for ax in axs.flat: ax.axis('off')
-    for ax, fn, (cam, pred), loss in zip(axs.flat, items, maps, losses):
-        true = Path(fn).parent.name
+    for ax, fn, (cam, pred), loss, i in zip(axs.flat, items, maps, losses, idx):
+        true = str(interp.vocab[int(interp.dl.dataset.tls[1][int(i)])])  # the label as the data set gives it (folder or CSV), without opening the image
         _overlay(ax, _seen(fn, cam.shape[0]), cam)
         ax.set_title(f'{prediction_title(pred.label, pred.prob)}\ntrue: {true} | loss: {float(loss):.3f}',
                      color='green' if pred.label==true else 'red', fontsize=11)

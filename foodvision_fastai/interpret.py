@@ -126,20 +126,22 @@ def report_dl(learn, # A trained `Learner`
     return learn.dls.test_dl([p for p,_ in lay.items['test']], with_labels=True)
 
 # %% ../nbs/09_interpret.ipynb #10a1515c
-REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png')
+REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')
 
 def save_report(res, # A `TrainResult`
                 n:int=9, # Test images in the prediction grid and the top losses
                 seed:int=42, # Seed of the prediction grid's sample
                )->dict:
-    "Save the loss curves, prediction grid, confusion matrix and top losses of `res` as PNGs in `res.out`; returns their paths."
+    "Save the loss curves, prediction grid, confusion matrix, top losses and their heatmaps of `res` as PNGs in `res.out`; returns their paths."
+    from foodvision_fastai.heatmap import plot_top_loss_heatmaps  # here, not above: the heatmap module draws with this one's helpers
     if not (type(n) is int and n>=1): raise FoodVisionError(f"n_preds must be a whole number of at least 1, not {n!r}")
     out, paths = Path(res.out), {}
     with res.learn.no_bar():  # fastai's interpretation predicts again for each plot: no progress bars in a report
         interp = ClassificationInterpretation.from_learner(res.learn, dl=report_dl(res.learn))
         valid_name = 'test' if res.valid_is_test else 'valid'
         for name, plot in zip(REPORT_PNGS, (lambda f: plot_loss_curves(res.history, f, valid_name), lambda f: plot_prediction_grid(res.learn, n, seed, f),
-                                             lambda f: plot_confusion_matrix(interp, f), lambda f: plot_top_losses(interp, n, f))):
+                                             lambda f: plot_confusion_matrix(interp, f), lambda f: plot_top_losses(interp, n, f),
+                                             lambda f: plot_top_loss_heatmaps(res.learn, min(n, 6), f, interp=interp))):
             plt.close(plot(out/name)); paths[name[:-4]] = out/name
         add_metrics(out, most_confused=[dict(actual=str(a), predicted=str(p), count=int(c)) for a,p,c in interp.most_confused()])
     return paths

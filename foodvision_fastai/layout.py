@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_layout.ipynb #91ff351d
 from __future__ import annotations
-import hashlib
+import hashlib, math
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -178,6 +178,9 @@ def with_valid(lay:Layout, # From `read_layout` (after `scan_images`)
     for c, n in sorted(counts.items()):
         if round(n*valid_pct)<1 or n-round(n*valid_pct)<1:
             raise FoodVisionError(f"class {c!r} has {n} training image(s), too few to split off {valid_pct:.0%} for validation; add images or change valid_pct")
+    n, k = sum(counts.values()), len(counts)
+    if math.ceil(n*valid_pct)<k or n-math.ceil(n*valid_pct)<k:  # a stratified split puts every class on both sides
+        raise FoodVisionError(f"{n} training images are too few to split off {valid_pct:.0%} with each of the {k} classes on both sides; add images or change valid_pct")
     from sklearn.model_selection import train_test_split
     train, valid = train_test_split(lay.items['train'], test_size=valid_pct, random_state=seed, stratify=[c for _,c in lay.items['train']])
     src = lay.origin['train']

@@ -4,10 +4,8 @@
 
 # %% ../nbs/08_train.ipynb #f56f0879
 from __future__ import annotations
-import inspect, json, math, os, platform, shutil, tempfile, time
-from contextlib import contextmanager
+import inspect, json, math, platform, time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -21,18 +19,18 @@ from fastai.torch_core import set_seed
 from sklearn.metrics import precision_recall_fscore_support
 
 import foodvision_fastai
-from .core import FoodVisionError, write_json, make_dir, folder_lock, remove_partials
+from .core import FoodVisionError, write_json, check_out, run_folder
 from .data import get_data
 from .layout import Layout, data_fingerprint
 from .images import MIN_SIZE
 from .dataloaders import foodvision_dls, class_weights, imbalance, BALANCES
 from .models import foodvision_learner, get_arch, DEFAULT_ARCH
-from .callbacks import speed_up, EpochLog, DivergenceCheck, Checkpoint, load_checkpoint, plain_errors, SaveBest, StopEarly, MONITORS
+from .callbacks import speed_up, EpochLog, DivergenceCheck, Checkpoint, load_checkpoint, plain_errors, SaveBest, StopEarly, MONITORS, tensorboard_cb
 from .export import save_model, export_learner
 
 # %% auto #0
-__all__ = ['read_metrics', 'add_metrics', 'per_class_report', 'evaluate', 'TrainResult', 'default_out', 'check_out', 'run_folder',
-           'train_options', 'check_options', 'tensorboard_cb', 'train_foodvision', 'save_run', 'summary']
+__all__ = ['read_metrics', 'add_metrics', 'per_class_report', 'evaluate', 'TrainResult', 'train_options', 'check_options',
+           'train_foodvision', 'save_run', 'summary']
 
 # %% ../nbs/08_train.ipynb #bd3bdcf1
 def read_metrics(out:Path|str, # A run folder
@@ -103,55 +101,6 @@ class TrainResult:
         return (f'TrainResult({test}valid_accuracy={self.valid_accuracy:.4f}{" (the test set)" if self.valid_is_test else ""}, '
                 f'epochs={len(self.history)}, train_seconds={self.train_seconds:.1f}, out={str(self.out)!r})')
 
-# %% ../nbs/08_train.ipynb #e4e81ce4
-def default_out(arch:str|None=None, # Arch name, for the folder name; default `DEFAULT_ARCH`
-               )->Path:
-    "A new run folder's name: `foodvision_runs/<arch>-<date-time>`, numbered if that exists already."
-    base = Path('foodvision_runs')/f"{arch or DEFAULT_ARCH}-{datetime.now():%Y%m%d-%H%M%S}"
-    out, i = base, 1
-    while out.exists(): out, i = base.with_name(f'{base.name}-{i}'), i+1
-    return out
-
-# %% ../nbs/08_train.ipynb #4b30acf8
-def _holds_files(out:Path)->bool: return any(p.name!='.lock' for p in out.iterdir())
-
-def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_out`)
-              arch:str, # Arch name, for the default folder name
-              overwrite:bool=False, # Allow writing over a previous run in `out`
-              resume:bool=False, # Carry on from the checkpoint in `out`
-              data:Path|None=None, # The data set folder, which `out` must not be inside
-             )->Path:
-    "The run folder to write (not created yet); an error if it cannot or must not be written."
-    out = Path(out) if out is not None else default_out(arch)
-    if data is not None and out.resolve().is_relative_to(Path(data).resolve()):
-        raise FoodVisionError(f"output folder {out} is inside the data set {data}; choose a folder outside it (a run there would become part of the data)")
-    if out.exists() and not out.is_dir(): raise FoodVisionError(f"output path {out} is a file; give a folder")
-    if resume:
-        if not (out/'checkpoint.pth').exists(): raise FoodVisionError(f"nothing to resume: {out/'checkpoint.pth'} does not exist; run without --resume first")
-    elif out.exists() and _holds_files(out) and not overwrite:
-        raise FoodVisionError(f"output folder {out} already holds files; choose another folder, or pass overwrite=True (--overwrite) to replace the run, or resume=True (--resume) to continue it")
-    parent = next(p for p in [out, *out.absolute().parents] if p.exists())
-    if not parent.is_dir(): raise FoodVisionError(f"cannot write {out} ({parent} is a file); choose another folder")
-    try: os.rmdir(tempfile.mkdtemp(dir=parent, prefix='.foodvision-probe-'))  # can we write there? (root may have no permission check to ask)
-    except OSError as e: raise FoodVisionError(f"cannot write {out} ({e.strerror} in {parent}); choose another folder") from None
-    return out
-
-# %% ../nbs/08_train.ipynb #753b1eff
-@contextmanager
-def run_folder(out:Path, # The run folder, checked by `check_out`
-               clean:bool=False, # Remove stale temporary files first (`overwrite` or `resume`)
-              ):
-    "Create and lock `out` while a run writes into it; remove it again if this call made it and the run leaves nothing to resume."
-    created = not out.exists()
-    make_dir(out)
-    try:
-        with folder_lock(out):
-            if clean: remove_partials(out)
-            yield out
-    except BaseException as e:
-        if created and not (isinstance(e, KeyboardInterrupt) and (out/'checkpoint.pth').exists()): shutil.rmtree(out, ignore_errors=True)
-        raise
-
 # %% ../nbs/08_train.ipynb #f4eb7094
 def train_options(**kwargs, # Options of `train_foodvision`
                  )->dict:
@@ -195,14 +144,6 @@ def check_options(epochs:int, size:int, bs:int, freeze_epochs:int, num_workers:i
     if num_workers is not None and (not whole(num_workers) or num_workers<0): raise FoodVisionError(f"num_workers must be 0 or more, not {num_workers!r}")
     if not isinstance(lr, str) and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr>0):
         raise FoodVisionError(f"lr must be a positive number (or 'find'), not {lr!r}")
-
-# %% ../nbs/08_train.ipynb #967dfcbb
-def tensorboard_cb(out:Path|None, # The run folder; None only checks that TensorBoard is installed
-                  ):
-    "fastai's `TensorBoardCallback`, logging into `out/tensorboard`; a `FoodVisionError` if TensorBoard is not installed."
-    try: from fastai.callback.tensorboard import TensorBoardCallback
-    except ImportError: raise FoodVisionError("tensorboard is not installed; pip install tensorboard, or run without tensorboard (--tensorboard)") from None
-    return TensorBoardCallback(log_dir=Path(out).absolute()/'tensorboard', trace_model=False, log_preds=False) if out else None
 
 # %% ../nbs/08_train.ipynb #8fafd58b
 def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard=False)->tuple:

