@@ -21,7 +21,7 @@ from .train import train_foodvision, summary
 from .interpret import save_report
 from .predict import predict, find_images, write_csv
 from .heatmap import save_heatmaps
-from .demo import demo_app, demo_examples, launch_demo
+from .demo import demo_app, demo_examples, launch_demo, write_bundle
 from .experiments import run_experiments, results_markdown
 from .distributed import train_distributed
 
@@ -110,11 +110,19 @@ def foodvision_predict(images:Param('Image files, or folders of them (searched r
 def foodvision_demo(model:str=None, # Model folder written by foodvision_train (with model.safetensors and model.json)
                     data:str=None, # Local data set (folder or .zip, any layout) whose test images become examples (default: $FOODVISION_DATA)
                     labels:str=None, # The data set's CSV of labels, if it has one
+                    bundle:str=None, # Instead of serving the page, write it into this new folder for Hugging Face Spaces (ONNX Runtime, no PyTorch)
                     **kwargs):
-    "Web page where anyone drops a food photo and sees the model's prediction."
+    "Web page where anyone drops a food photo and sees the model's prediction and where it looked; --bundle writes it as a folder for the web."
     with cli_errors('demo stopped'):
         if not model: raise FoodVisionError("no model given; pass --model <folder written by foodvision_train>")
-        launch_demo(demo_app(load_model(model), demo_examples(data, labels=labels)), **kwargs)
+        if not bundle:
+            launch_demo(demo_app(load_model(model), demo_examples(data, labels=labels)), **kwargs)
+            return
+        dest = write_bundle(model, bundle, data, labels)
+    files = [p for p in dest.rglob('*') if p.is_file()]
+    print(f"bundle:  {dest} ({len(files)} files, {sum(p.stat().st_size for p in files)/1e6:.1f} MB)")
+    print(f"try it:  cd {dest} && pip install -r requirements.txt && python app.py")
+    print(f"publish: create a Gradio Space, then: hf upload <user>/<space> {dest} --repo-type space")
 
 # %% ../nbs/15_cli.ipynb #95a16955
 @call_parse

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'write_json', 'sha256sum', 'remove_partials',
+__all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'sha256sum', 'remove_partials',
            'folder_lock', 'printable', 'default_out', 'check_out', 'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
@@ -78,6 +78,27 @@ def atomic_path(dest:Path|str, # Final path; only ever holds a complete file
         raise
     finally:
         if tmp.exists(): tmp.unlink()
+
+# %% ../nbs/00_core.ipynb #94cf52cf
+@contextmanager
+def atomic_dir(dest:Path|str, # Final folder, missing or empty; only ever holds the complete set of files
+              ):
+    "Yield a temporary folder beside `dest`; rename it to `dest` if the block succeeds, else remove it and what was written in it."
+    dest = Path(dest)
+    if dest.is_file() or dest.is_symlink(): raise FoodVisionError(f"{dest} is a file; give a new or empty folder")
+    if dest.is_dir() and any(dest.iterdir()): raise FoodVisionError(f"{dest} is not empty; give a new or empty folder (its files are left as they are)")
+    make_dir(dest.parent)
+    try: tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.partial'))
+    except OSError as e: raise _write_error(e, dest) from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # not mkdtemp's 0700
+        try: os.replace(tmp, dest)  # atomic, onto a missing or empty folder only
+        except OSError as e:
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR): raise FoodVisionError(f"{dest} was filled by something else while it was written; give a new or empty folder") from None
+            raise _write_error(e, dest) from None
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp)
 
 # %% ../nbs/00_core.ipynb #f9a0f78d
 def write_json(path:Path|str, # File to write, atomically

@@ -21,7 +21,7 @@ from .predict import Prediction, open_image, to_input
 from .interpret import _save, prediction_title
 
 # %% auto #0
-__all__ = ['grad_cam', 'upsample', 'heatmap', 'show_heatmap', 'save_heatmaps', 'plot_top_loss_heatmaps']
+__all__ = ['grad_cam', 'upsample', 'heatmap', 'show_heatmap', 'heatmap_image', 'save_heatmaps', 'plot_top_loss_heatmaps']
 
 # %% ../nbs/10_heatmap.ipynb #3cc9f7d8
 def grad_cam(net:torch.nn.Module, # A fastai vision model: `Sequential(body, head)`
@@ -119,6 +119,15 @@ def show_heatmap(img, # Image path or PIL image
     fig.suptitle(prediction_title(pred.label, pred.prob))
     fig.tight_layout()
     return _save(fig, fname)
+
+# %% ../nbs/10_heatmap.ipynb #9dba4934
+def heatmap_image(img, # Image path or PIL image
+                  cam:np.ndarray, # Its heatmap, from `heatmap`
+                  alpha:float=0.5, # Opacity of the heatmap over the image
+                 )->Image.Image:
+    "The heatmap `cam` laid over the image as the model saw it, as one RGB picture of the model's input size."
+    px, jet = _seen(img, cam.shape[0]).astype(np.float32), plt.get_cmap('jet')(np.clip(cam, 0, 1))[..., :3]*255
+    return Image.fromarray(((1-alpha)*px + alpha*jet).round().clip(0, 255).astype(np.uint8))
 
 # %% ../nbs/10_heatmap.ipynb #93dc593e
 def _out_names(images:list, folder:Path)->list:

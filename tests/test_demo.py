@@ -1,14 +1,17 @@
 """Issue 6, the demo: `foodvision_demo` serves a real model on a free loopback port; headless Chromium drops photos on the page
 (the custom photo, an example, bad files) and the HTTP API is asked with gradio_client. The page may only talk to 127.0.0.1.
+Issue 16: the page shows the heatmap beside the probabilities, and `foodvision_demo --bundle` writes a folder for Hugging Face
+Spaces whose app.py is served from a Python that cannot import foodvision_fastai, torch or fastai.
 
 Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/demo.png (the README's picture)."""
 from __future__ import annotations
-import os, shutil, struct, subprocess, sys, time, urllib.request, zlib
+import contextlib, os, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from foodvision_fastai.test_utils import free_port
+from PIL import Image
+from foodvision_fastai.test_utils import free_port, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -19,33 +22,38 @@ LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
 
 # ---------------------------------------------------------------- fixtures
 
-def wait_until_serving(proc, url:str, timeout:float=180):
+def wait_until_serving(proc, url:str, log:Path, timeout:float=180):
     t0 = time.time()
     while time.time()-t0 < timeout:
-        if proc.poll() is not None: pytest.fail(f"foodvision_demo exited with {proc.returncode}")
+        if proc.poll() is not None: pytest.fail(f"the server exited with {proc.returncode}: {(log/'stderr').read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 if r.status == 200: return
         except OSError: time.sleep(0.5)
-    pytest.fail(f"foodvision_demo did not answer on {url} within {timeout} s")
+    pytest.fail(f"the server did not answer on {url} within {timeout} s")
 
-@pytest.fixture(scope='module')
-def server(mini_run, shared, tmp_path_factory):
-    "`foodvision_demo` as a user starts it, on a free loopback port; stopped (SIGTERM, then kill) at the end."
-    port, log = free_port(), tmp_path_factory.mktemp('server')
-    env = {**os.environ, 'FOODVISION_DATA': str(shared/'pizza_steak_sushi.zip'),
-           'FOODVISION_CUSTOM_IMAGE': str(shared/'custom'/'04-pizza-dad.jpeg'),
-           'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost', 'GRADIO_TEMP_DIR': str(log/'gradio')}
-    proc = subprocess.Popen([str(Path(sys.executable).parent/'foodvision_demo'), '--model', mini_run, '--port', str(port)],
-                            env=env, stdout=open(log/'stdout', 'w'), stderr=open(log/'stderr', 'w'), text=True)
+LOCAL = {'NO_PROXY': '127.0.0.1,localhost', 'no_proxy': '127.0.0.1,localhost'}
+
+@contextlib.contextmanager
+def serving(cmd:list, port:int, log:Path, **kwargs):
+    "Start the server `cmd` (output in `log`), wait until it answers on `port`; stopped (SIGTERM, then kill) at the end."
+    proc = subprocess.Popen(cmd, stdout=open(log/'stdout', 'w'), stderr=open(log/'stderr', 'w'), text=True, **kwargs)
     url = f'http://127.0.0.1:{port}/'
     try:
-        wait_until_serving(proc, url)
+        wait_until_serving(proc, url, log)
         yield url, proc, log
     finally:
         proc.terminate()
         try: proc.wait(30)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+
+@pytest.fixture(scope='module')
+def server(mini_run, shared, tmp_path_factory):
+    "`foodvision_demo` as a user starts it, on a free loopback port."
+    port, log = free_port(), tmp_path_factory.mktemp('server')
+    env = {**os.environ, **LOCAL, 'FOODVISION_DATA': str(shared/'pizza_steak_sushi.zip'),
+           'FOODVISION_CUSTOM_IMAGE': str(shared/'custom'/'04-pizza-dad.jpeg'), 'GRADIO_TEMP_DIR': str(log/'gradio')}
+    with serving([str(Path(sys.executable).parent/'foodvision_demo'), '--model', mini_run, '--port', str(port)], port, log, env=env) as s: yield s
 
 @pytest.fixture(scope='module')
 def bad_files(tmp_path_factory, shared):
@@ -72,8 +80,9 @@ def test_http_api(server, shared, bad_files):
     url, proc, log = server
     assert 'http://127.0.0.1:' in (log/'stdout').read_text(), 'listens on loopback by default'
     client = Client(url, verbose=False)
-    label, line = client.predict(handle_file(str(shared/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')
+    label, line, heat = client.predict(handle_file(str(shared/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')
     assert label['label'] == 'pizza', label
+    with Image.open(heat) as im: assert im.size == (224, 224), im.size  # the Grad-CAM picture, at the model's input size
     probs = {c['label']: c['confidence'] for c in label['confidences']}
     assert set(probs) == {'pizza', 'steak', 'sushi'} and abs(sum(probs.values())-1) < 1e-4
     assert 'predicted in' in line and 'pizza' in line, line
@@ -122,6 +131,10 @@ def test_page_in_browser(server, page, shared, tmp_path):
     assert line.startswith('pizza (') and '%)' in line, line
     label = page.locator('[data-testid="label-output-value"]').first.inner_text() if page.locator('[data-testid="label-output-value"]').count() else page.inner_text('body')
     assert 'pizza' in label
+    heat = page.locator('#heatmap img').first  # the heatmap beside the probabilities
+    heat.wait_for(timeout=60_000)
+    page.wait_for_function("() => { const im = document.querySelector('#heatmap img'); return im && im.complete && im.naturalWidth > 0 }", timeout=60_000)
+    assert heat.is_visible() and heat.evaluate('im => [im.naturalWidth, im.naturalHeight]') == [224, 224]
     time.sleep(0.5)  # let the probability bars finish drawing
     shot = tmp_path/'demo.png'
     page.screenshot(path=str(shot), full_page=True)
@@ -157,3 +170,57 @@ def test_bad_uploads_in_browser(server, page, bad_files, shared, tmp_path):
     page.get_by_text('predicted in').wait_for(timeout=60_000)
     assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
     assert server[1].poll() is None and page.outside == []
+
+# ---------------------------------------------------------------- the bundle for Hugging Face Spaces
+
+@pytest.fixture(scope='module')
+def bundle(mini_run, shared, tmp_path_factory)->Path:
+    "The folder `foodvision_demo --bundle` writes from the real model, with the real data's examples and the custom photo."
+    dest = tmp_path_factory.mktemp('bundle')/'space'
+    env = {**os.environ, 'FOODVISION_CUSTOM_IMAGE': str(shared/'custom'/'04-pizza-dad.jpeg')}
+    r = run_cli('foodvision_demo', '--model', mini_run, '--bundle', dest, '--data', shared/'pizza_steak_sushi.zip', env=env, timeout=600)
+    assert r.returncode == 0 and r.stderr == '', r.stderr
+    size = sum(p.stat().st_size for p in dest.rglob('*') if p.is_file())
+    assert r.stdout.startswith(f'bundle:  {dest} (10 files, {size/1e6:.1f} MB)'), r.stdout
+    print(f'bundle: {size/1e6:.1f} MB on disk')
+    return dest
+
+def test_bundle_files(bundle, mini_run):
+    files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob('*') if p.is_file())
+    assert [f for f in files if not f.startswith('examples/')] == ['README.md', 'app.py', 'model.json', 'model.onnx', 'predict_onnx.py', 'requirements.txt']
+    assert len([f for f in files if f.startswith('examples/')]) == 4, 'one test image per class and the custom photo'
+    for f in ('model.onnx', 'model.json'): assert (bundle/f).read_bytes() == (mini_run/f).read_bytes(), f
+    reqs = dict(line.split('==') for line in (bundle/'requirements.txt').read_text().split())
+    assert list(reqs) == ['onnxruntime', 'gradio', 'pillow', 'numpy'], reqs  # pinned, CPU only: no torch, no fastai
+    head = (bundle/'README.md').read_text().split('---\n')[1].splitlines()
+    assert {'sdk: gradio', f"sdk_version: {reqs['gradio']}", 'app_file: app.py'} <= set(head), head
+    assert any(line.startswith('title: ') for line in head) and any(line.startswith('emoji: ') for line in head), head
+    assert 'no heatmap' in (bundle/'README.md').read_text().lower().replace('\n', ' ')
+
+def bundle_env(tmp_path:Path)->dict:
+    """An environment for `python -S`, which skips the .pth files, among them the editable install of foodvision_fastai: the venv's
+    packages come through PYTHONPATH, behind stand-ins for torch and fastai that refuse to be imported; nothing of the repository."""
+    blocked = tmp_path/'blocked'
+    for m in ('torch', 'fastai'):
+        (blocked/m).mkdir(parents=True); (blocked/m/'__init__.py').write_text(f'raise ImportError("{m} is not part of the bundle")')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'FOODVISION'))}
+    return {**env, **LOCAL, 'PYTHONPATH': os.pathsep.join([str(blocked), *site.getsitepackages()]), 'PYTHONUNBUFFERED': '1',
+            'GRADIO_TEMP_DIR': str(tmp_path/'gradio')}
+
+def test_bundle_app_without_package(bundle, mini_run, shared, tmp_path):
+    "The bundle's app.py, served from its folder by a Python without foodvision_fastai, torch or fastai, gives `predict`'s probabilities."
+    from gradio_client import Client, handle_file
+    from foodvision_fastai.export import load_model
+    from foodvision_fastai.predict import predict
+    env, py = bundle_env(tmp_path), [sys.executable, '-S']
+    for mod, words in (('foodvision_fastai', "No module named 'foodvision_fastai'"), ('torch', 'torch is not part of the bundle'), ('fastai', 'not part of the bundle')):
+        r = subprocess.run(py + ['-c', f'import {mod}'], cwd=bundle, env=env, capture_output=True, text=True)
+        assert r.returncode == 1 and words in r.stderr, (mod, r.stderr[-500:])
+    photo, port = shared/'custom'/'04-pizza-dad.jpeg', free_port()
+    with serving(py + ['app.py'], port, tmp_path, cwd=bundle, env={**env, 'GRADIO_SERVER_PORT': str(port), 'GRADIO_SERVER_NAME': '127.0.0.1'}) as (url, proc, log):
+        label, line = Client(url, verbose=False).predict(handle_file(str(photo)), api_name='/predict')
+        assert proc.poll() is None
+    assert label['label'] == 'pizza' and line.startswith('**pizza** (') and 'predicted in' in line, (label, line)
+    got, want = {c['label']: c['confidence'] for c in label['confidences']}, predict(load_model(mini_run), photo).probs
+    assert set(got) == set(want) and all(abs(got[c] - want[c]) < 1e-4 for c in want), (got, want)
+    assert 'Traceback' not in (log/'stderr').read_text()
