@@ -61,7 +61,7 @@ def foodvision_train(n_preds:int=9, # Test images in the prediction grid and the
         if not (type(n_preds) is int and n_preds>=1): raise FoodVisionError(f"n_preds must be a whole number of at least 1, not {n_preds!r}")
         res = train_foodvision(**{**kwargs, 'out': out})
         pngs = save_report(res, n=n_preds)
-    print(f"model:   {res.out/'model.safetensors'} (+ model.json; fastai: model.pkl)")
+    print(f"model:   {res.out/'model.safetensors'} (+ model.json, model.onnx; fastai: model.pkl)")
     print(f"metrics: {res.out/'metrics.json'}")
     for p in pngs.values(): print(f"plot:    {p}")
     print(summary(res))

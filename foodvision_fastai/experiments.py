@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools, json, os, statistics, time
 from pathlib import Path
 
-from .core import FoodVisionError, atomic_path, make_dir
+from .core import FoodVisionError, atomic_path, make_dir, check_outside
 import pandas as pd
 import torch
 from fastcore.meta import delegates
@@ -118,7 +118,7 @@ def run_one(spec:dict, # One item of `experiment_grid`
     options = train_options(**spec, **kwargs)
     try:
         m, status = run_metrics(run_dir), 'reused'
-        if not reusable(m, options, data_fingerprint(get_data(spec['data'], quiet=True))):
+        if not reusable(m, options, data_fingerprint(get_data(spec['data'], quiet=True), kwargs.get('labels'))):
             status = 'done'
             train_foodvision(**spec, out=run_dir, overwrite=True, quiet=quiet, **kwargs)
             m = run_metrics(run_dir)
@@ -211,6 +211,10 @@ def run_experiments(archs:list|None=None, # Architectures (keys of `ARCHS`); def
     datas = datas or [os.environ.get(DATA_ENV) or 'pizza_steak_sushi']
     if seeds: kwargs.pop('seed', None)
     grid, out = experiment_grid(archs or [DEFAULT_ARCH], datas, epochs or [5], sizes, seeds), Path(out)
+    for d in datas:  # before anything is made: a folder made inside a data set would become part of it
+        try: path = get_data(d, quiet=True)
+        except FoodVisionError: continue  # the runs on that data fail one by one, each with the reason in the table
+        check_outside(out, path)
     make_dir(out)
     rows = []
     for i,spec in enumerate(grid):

@@ -189,9 +189,13 @@ def with_valid(lay:Layout, # From `read_layout` (after `scan_images`)
 
 # %% ../nbs/02_layout.ipynb #41242b73
 def data_fingerprint(path:Path|str, # Folder data set
+                     labels:Path|str|None=None, # A CSV of labels, which counts too (it may lie outside `path`)
                     )->str:
-    "A short hash of the names and contents of every file under `path`."
+    "A short hash of the names and contents of every file under `path` (and of `labels`)."
     path, h = Path(path), hashlib.sha256()
+    if labels is not None:
+        csv = Path(labels).expanduser()
+        h.update(b'labels\0' + (csv if csv.exists() else path/csv).read_bytes())
     for p in sorted(path.rglob('*')):
         if p.is_file():
             h.update(str(p.relative_to(path)).encode('utf-8', 'surrogateescape') + b'\0')

@@ -235,12 +235,12 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     _describe_data(dls, quiet)
     speed_up(learn, precision)
     lr = _pick_lr(learn, lr, quiet)
-    with run_folder(out, clean=overwrite or resume):
+    with run_folder(out, clean=overwrite or resume, fresh=overwrite and not resume):
         history, secs = _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard)
         best = min(history, key=lambda h: h['valid_loss'] if monitor=='valid_loss' else -h['accuracy'])['epoch'] if save_best else None
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=secs, out=out, best_epoch=best,
                           skipped=list(dls.skipped), **_results(learn, lay, tta))
-        settings = dict(data=str(path), data_fingerprint=data_fingerprint(path), arch=arch, epochs=epochs, lr=lr, size=size, bs=bs,
+        settings = dict(data=str(path), data_fingerprint=data_fingerprint(path, labels), arch=arch, epochs=epochs, lr=lr, size=size, bs=bs,
                         seed=seed, fine_tune=fine_tune, freeze_epochs=freeze_epochs if fine_tune else 0, augment=augment,
                         precision=learn.precision)
         save_run(res, settings, options, lay)
