@@ -147,7 +147,7 @@ def check_options(epochs:int, size:int, bs:int, freeze_epochs:int, num_workers:i
 
 # %% ../nbs/08_train.ipynb #8fafd58b
 def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard=False)->tuple:
-    "Fit `learn` (resuming from `out`'s checkpoint when asked); returns (history, seconds)."
+    "Fit `learn` (resuming from `out`'s checkpoint when asked); returns (history, seconds, the epoch `save_best` kept)."
     learn.add_cbs(([SaveBest(monitor)] if save_best else []) + ([StopEarly(monitor, patience)] if patience else []))
     history, start = [], 0
     if resume:
@@ -162,9 +162,10 @@ def _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, 
             _fit(learn, epochs, lr, fine_tune, freeze_epochs, start)
     if (ep := learn.divergence_check.diverged_at):
         raise FoodVisionError(f"training diverged at epoch {ep}: the loss is not a finite number; train again with a learning rate lower than {lr:g} (--lr)")
+    best = learn.save_best.best_epoch if save_best else None
     if save_best: learn.save_best.restore()
     learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, (SaveBest, StopEarly, EpochLog, DivergenceCheck, Checkpoint)) or type(cb).__name__=='TensorBoardCallback'])
-    return history, time.perf_counter()-t0
+    return history, time.perf_counter()-t0, best
 
 # %% ../nbs/08_train.ipynb #c8c46cd3
 def _describe_data(dls, quiet:bool):
@@ -236,8 +237,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     speed_up(learn, precision)
     lr = _pick_lr(learn, lr, quiet)
     with run_folder(out, clean=overwrite or resume, fresh=overwrite and not resume):
-        history, secs = _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard)
-        best = min(history, key=lambda h: h['valid_loss'] if monitor=='valid_loss' else -h['accuracy'])['epoch'] if save_best else None
+        history, secs, best = _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard)
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=secs, out=out, best_epoch=best,
                           skipped=list(dls.skipped), **_results(learn, lay, tta))
         settings = dict(data=str(path), data_fingerprint=data_fingerprint(path, labels), arch=arch, epochs=epochs, lr=lr, size=size, bs=bs,
