@@ -54,13 +54,14 @@ def foodvision_dls(path:Path|str, # Folder data set (see `get_data`)
                    on_bad:str='skip', # Files that cannot be used: 'skip' (reported in `dls.skipped`) or 'error'
                    device=None, # Where batches go; default fastai's `default_device()`
                    labels:Path|str|None=None, # A CSV of images and labels (see `read_layout`)
+                   columns:str|list|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed
                    valid_pct:float|None=None, # Share of the training images to validate on (see `with_valid`)
                    seed:int|None=42, # Seed of the validation split
                    balance:str|None=None, # None, 'sampler' (weighted sampling); 'loss' is the learner's (see `foodvision_learner`)
                   ):
     "fastai `DataLoaders` for the data set at `path`: `dls.layout` has every split, `dls.skipped` the files left out."
     if balance not in BALANCES: raise FoodVisionError(f"balance must be 'loss' or 'sampler' (or none), not {balance!r}")
-    usable, skipped = scan_images(read_layout(path, labels), on_bad)
+    usable, skipped = scan_images(read_layout(path, labels, columns), on_bad)
     lay = with_valid(usable, valid_pct, seed)
     train, valid = lay.items['train'], lay.items['valid']
     dblock = DataBlock(blocks=(image_block(size), CategoryBlock(vocab=lay.classes)), get_y=Labels(train+valid+lay.items['test']),

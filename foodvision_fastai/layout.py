@@ -76,28 +76,35 @@ def class_images(folder:Path, # A folder with a sub-folder per class
 _IMAGE_COLS, _LABEL_COLS, _SPLIT_COLS = ('image', 'file', 'filename', 'fname', 'path', 'image_path', 'img'), ('label', 'class', 'category', 'target', 'y'), ('split', 'set', 'subset', 'fold')
 _SPLIT_NAMES = {'train': 'train', 'training': 'train', 'valid': 'valid', 'val': 'valid', 'validation': 'valid', 'test': 'test'}
 
-def _read_csv(csv:Path):
+def _read_csv(csv:Path, columns:str|list|None=None):
     import pandas as pd
     try: df = pd.read_csv(csv, dtype=str, keep_default_na=False)
     except (OSError, ValueError, UnicodeDecodeError) as e: raise FoodVisionError(f"{csv} cannot be read as a CSV file ({e}); give a CSV with an image and a label column") from None
+    if columns:  # named by the user: image, label and maybe split, in that order
+        names = [str(c).strip() for c in (columns.split(',') if isinstance(columns, str) else columns)]
+        if not 2<=len(names)<=3: raise FoodVisionError(f"columns must name the image column, the label column and optionally the split column, e.g. 'id,breed', not {columns!r}")
+        if (absent := [n for n in names if n not in df.columns]):
+            raise FoodVisionError(f"{csv} has no column {absent[0]!r} (found: {', '.join(map(str, df.columns)) or 'none'}); fix columns (--columns)")
+        return df, names[0], names[1], names[2] if len(names)>2 else None
     if len(df.columns) and Path(str(df.columns[0])).suffix.lower() in image_extensions:  # no header: the first row is data
         df = pd.read_csv(csv, dtype=str, keep_default_na=False, header=None)
         df.columns = ['image', 'label', 'split'][:len(df.columns)] + [f'col{i}' for i in range(3, len(df.columns))]
     pick = lambda names: next((c for c in df.columns if str(c).strip().lower() in names), None)
     img, label, split = pick(_IMAGE_COLS), pick(_LABEL_COLS), pick(_SPLIT_COLS)
     if img is None or label is None:
-        raise FoodVisionError(f"{csv} has no usable columns (found: {', '.join(map(str, df.columns)) or 'none'}); name them image and label, and optionally split")
+        raise FoodVisionError(f"{csv} has no usable columns (found: {', '.join(map(str, df.columns)) or 'none'}); name them image and label, and optionally split, or give yours with columns (--columns), e.g. 'id,breed'")
     return df, img, label, split
 
 # %% ../nbs/02_layout.ipynb #9a230c84
 def read_labels(path:Path, # The data folder; image paths in the CSV are relative to it
                 csv:Path|str, # The CSV: a path, or a name inside `path`
+                columns:str|list|None=None, # Its image, label and (optional) split columns, e.g. 'id,breed'; default: guessed from the header
                )->Layout:
     "The layout a CSV of images and labels describes; a `FoodVisionError` naming the first bad row."
     csv = Path(csv).expanduser()
     if not csv.exists() and (path/csv).exists(): csv = path/csv
     if not csv.is_file(): raise FoodVisionError(f"labels file {csv} does not exist; give a CSV of image paths and labels")
-    df, img_col, label_col, split_col = _read_csv(csv)
+    df, img_col, label_col, split_col = _read_csv(csv, columns)
     items, missing = {s: [] for s in SPLITS}, []
     for i, row in enumerate(df.to_dict('records'), start=2):  # line 1 is the header
         img, label = path/row[img_col].strip(), row[label_col].strip()
@@ -128,12 +135,13 @@ _LAYOUTS = ("expected a folder per class (<folder>/<class>/<image>), or train/ w
 
 def read_layout(path:Path|str, # The data set folder
                 labels:Path|str|None=None, # A CSV of images and labels (layout 4); default: found on its own
+                columns:str|list|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed
                )->Layout:
     "The images of each split of the data set at `path` and their classes, whatever its layout; a `FoodVisionError` that says what is wrong otherwise."
     path = Path(path)
     if not path.exists(): raise FoodVisionError(f"data folder {path} does not exist; {_LAYOUTS}")
     if not path.is_dir(): raise FoodVisionError(f"{path} is not a folder; {_LAYOUTS}")
-    if labels is not None: return _check_classes(read_labels(path, labels))
+    if labels is not None: return _check_classes(read_labels(path, labels, columns))
     valids = [path/n for n in VALID_NAMES if (path/n).is_dir()]
     if len(valids)>1: raise FoodVisionError(f"{path} has both valid/ and val/; keep one validation folder")
     if (path/'train').is_dir():
@@ -143,7 +151,7 @@ def read_layout(path:Path|str, # The data set folder
         origin = {'train': 'train/', 'valid': f'{valids[0].name}/' if valids else '', 'test': 'test/' if items['test'] else ''}
         return _check_classes(Layout(path, kind, items, origin))
     if valids or (path/'test').is_dir(): raise FoodVisionError(f"{path} has {(valids or [path/'test'])[0].name}/ but no train/ folder; {_LAYOUTS}")
-    if (csv := labels_csv(path)): return _check_classes(read_labels(path, csv))
+    if (csv := labels_csv(path)): return _check_classes(read_labels(path, csv, columns))
     if class_dirs(path):
         return _check_classes(Layout(path, 'class folders', {'train': class_images(path), 'valid': [], 'test': []},
                                      {'train': f'the class folders of {path.name}/', 'valid': '', 'test': ''}))

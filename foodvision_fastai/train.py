@@ -201,6 +201,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                      freeze_epochs:int=1, # Epochs with a frozen body first, with `fine_tune`
                      augment:bool=True, # Data augmentation on the training set
                      labels:str|Path|None=None, # A CSV of image paths (relative to the data folder) and labels, with an optional split column
+                     columns:str|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed from its header
                      valid_pct:float|None=None, # Share of the training images to validate on; default 0.2 without a test set, 0 with one (the test set validates)
                      save_best:bool=False, # Keep the weights of the epoch with the best validation `monitor`, not the last
                      monitor:str='valid_loss', # What `save_best` and `patience` watch: 'valid_loss' or 'accuracy'
@@ -226,7 +227,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     path = get_data(data, quiet=quiet)
     out = check_out(out, arch, overwrite, resume, data=path)
     if seed is not None: set_seed(seed, reproducible=True)
-    dls = foodvision_dls(path, size=size, bs=bs, augment=augment, num_workers=num_workers, on_bad=on_bad, labels=labels,
+    dls = foodvision_dls(path, size=size, bs=bs, augment=augment, num_workers=num_workers, on_bad=on_bad, labels=labels, columns=columns,
                          valid_pct=valid_pct, seed=seed, balance='sampler' if balance=='sampler' else None)
     lay = dls.layout
     if (save_best or patience) and lay.valid_is_test:
