@@ -93,7 +93,7 @@ def test_api_entries(site):
 def test_outputs(site):
     "The stored outputs of the notebooks are shown: each picture, HTML table, text and stream output."
     kinds = {'image': r'<img [^>]*src="[^"]*_images/[0-9a-f]{64}\.', 'html': 'class="output text_html"',
-             'text': 'class="output text_plain', 'stream': 'class="output stream'}
+             'text': 'class="output text_plain', 'stream': 'class="output (?:stream|stderr)'}  # myst-nb marks stderr apart
     for nb in make_docs.notebooks():
         page, cells = make_docs.page(nb), lambda f: [c for c in json.loads(f.read_text())['cells'] if c['cell_type'] == 'code']
         shown = cells(make_docs.WORK/'src'/f'{page}.ipynb')  # the processed notebook, which the build rendered
@@ -177,6 +177,14 @@ def test_training_page(site, server, page, tmp_path):
     entry.locator('a.reference.internal', has_text='TrainResult').first.click()  # a cross-link to another entry
     page.wait_for_url(re.compile('#trainresult$'))
     scrolled_to(page, 'trainresult')
+    assert page.outside == []
+
+def test_stored_pictures_in_a_page(site, server, page):
+    "The interpretation page shows the plots its notebook stored, every one decoded by the browser."
+    nb = next(nb for nb in make_docs.notebooks() if nb.stem == '09_interpret')
+    page.goto(f'{server}{make_docs.page(nb)}.html', wait_until='load')
+    n, shown = pictures_shown(page)
+    assert n >= 3 and shown == n, f'{shown} of {n} pictures shown'
     assert page.outside == []
 
 def test_search(site, server, page):
