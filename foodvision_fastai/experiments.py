@@ -96,13 +96,18 @@ def reusable(m:dict|None, # `run_metrics` of the run folder
     return m is not None and strip(m.get('options'))==strip(options) and m.get('settings', {}).get('data_fingerprint')==fingerprint
 
 # %% ../nbs/13_experiments.ipynb #dff42272
-_COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'status', 'valid_accuracy', 'test_accuracy', 'test_loss', 'train_seconds',
+_COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'options', 'validation', 'status', 'valid_accuracy', 'test_accuracy', 'test_loss', 'train_seconds',
             'model_mb', 'latency_ms', 'classes', 'reason']
+
+_OPTIONS_SHOWN = ('fine_tune', 'freeze_epochs', 'valid_pct', 'labels', 'columns', 'save_best', 'monitor', 'patience', 'balance', 'augment', 'tta', 'precision')
+_DEFAULTS = train_options()
 
 def _row(spec:dict, run_dir:Path, status:str, options:dict, m:dict|None=None, reason:str='')->dict:
     row = dict(spec, run=run_dir.name, data=data_label(spec['data']), status=status, reason=reason,
-               lr=options['lr'], bs=options['bs'], seed=options['seed'])
+               lr=options['lr'], bs=options['bs'], seed=options['seed'],
+               options=', '.join(f'{k}={options[k]}' for k in _OPTIONS_SHOWN if options.get(k)!=_DEFAULTS.get(k)))  # what else differs from the defaults
     if m:
+        row['validation'] = 'the test set' if m.get('valid_is_test') else (m.get('splits') or {}).get('valid', 'own')
         extra = m.get('experiment') or {}
         row.update(valid_accuracy=m.get('valid_accuracy'), test_accuracy=m['test_accuracy'], test_loss=m['test_loss'], train_seconds=m['train_seconds'],
                    model_mb=extra.get('model_mb'), latency_ms=extra.get('latency_ms'), classes=len(m.get('vocab', [])))
