@@ -10,9 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'sha256sum',
-           'remove_partials', 'folder_lock', 'printable', 'default_out', 'check_outside', 'check_out',
-           'remove_run_files', 'run_folder']
+__all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'sha256sum', 'remove_partials',
+           'folder_lock', 'printable', 'default_out', 'check_outside', 'check_out', 'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -192,22 +191,10 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
     except OSError as e: raise FoodVisionError(f"cannot write {out} ({e.strerror} in {parent}); choose another folder") from None
     return out
 
-# %% ../nbs/00_core.ipynb #1190b045
-RUN_FILES = ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'checkpoint.pth', 'history.csv',
-             'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png', 'tensorboard')
-
-def remove_run_files(out:Path|str, # A run folder
-                    )->list:
-    "Remove the files (and the TensorBoard folder) that a run wrote into `out`, nothing else; returns their paths."
-    gone = [Path(out)/n for n in RUN_FILES if (Path(out)/n).exists()]
-    for p in gone: shutil.rmtree(p) if p.is_dir() else p.unlink()
-    return gone
-
 # %% ../nbs/00_core.ipynb #753b1eff
 @contextmanager
 def run_folder(out:Path, # The run folder, checked by `check_out`
                clean:bool=False, # Remove stale temporary files first (`overwrite` or `resume`)
-               fresh:bool=False, # Remove the files of the run that this one replaces first (`overwrite`)
               ):
     "Create and lock `out` while a run writes into it; remove it again if this call made it and the run leaves nothing to resume."
     created = not out.exists()
@@ -215,7 +202,6 @@ def run_folder(out:Path, # The run folder, checked by `check_out`
     try:
         with folder_lock(out):
             if clean: remove_partials(out)
-            if fresh: remove_run_files(out)
             yield out
     except BaseException as e:
         if created and not (isinstance(e, KeyboardInterrupt) and (out/'checkpoint.pth').exists()): shutil.rmtree(out, ignore_errors=True)

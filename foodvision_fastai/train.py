@@ -237,7 +237,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     _describe_data(dls, quiet)
     speed_up(learn, precision)
     lr = _pick_lr(learn, lr, quiet)
-    with run_folder(out, clean=overwrite or resume, fresh=overwrite and not resume):
+    with run_folder(out, clean=overwrite or resume):
         history, secs, best = _train(learn, out, epochs, lr, fine_tune, freeze_epochs, resume, save_best, monitor, patience, quiet, cbs, tensorboard)
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=secs, out=out, best_epoch=best,
                           skipped=list(dls.skipped), **_results(learn, lay, tta))
@@ -261,9 +261,9 @@ def save_run(res:TrainResult, # The trained run
     fields = {k: getattr(res, k) for k in ('test_accuracy', 'test_loss', 'n_correct', 'n_test', 'valid_accuracy', 'valid_loss', 'n_valid',
                                            'n_train', 'valid_is_test', 'best_epoch', 'valid_accuracy_tta', 'test_accuracy_tta', 'per_class')}
     data = dict(counts=lay.counts(), splits={s: o for s,o in lay.origin.items() if o}) if lay else {}
-    add_metrics(res.out, **fields, **data, train_seconds=round(res.train_seconds, 2), history=res.history, vocab=res.vocab,
-                settings=settings, options=options, skipped=[dict(path=str(s.path), reason=s.reason) for s in res.skipped],
-                device=str(res.learn.dls.device), versions=versions)
+    write_json(res.out/'metrics.json', dict(**fields, **data, train_seconds=round(res.train_seconds, 2), history=res.history, vocab=res.vocab,
+               settings=settings, options=options, skipped=[dict(path=str(s.path), reason=s.reason) for s in res.skipped],
+               device=str(res.learn.dls.device), versions=versions))  # a new record: nothing of a run this one replaces survives
 
 # %% ../nbs/08_train.ipynb #dba02019
 def summary(res:TrainResult)->str:

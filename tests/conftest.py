@@ -1,8 +1,10 @@
 """Shared fixtures. The real data comes from ../shared/data (`$FOODVISION_SHARED`); FoodVision Mini on it is trained once
 per test session and shared by every test that needs a real model: CI's setup command trains it and passes its folder in
-`$FOODVISION_RUN`, and without that the first test that asks trains it here, as a user would, with `foodvision_train`."""
+`$FOODVISION_RUN`, and without that the first test that asks trains it here, as a user would, with `foodvision_train`.
+`page` is a headless Chromium that may only talk to loopback, for the demo's and the docs' pages."""
 import json, os
 from pathlib import Path
+from urllib.parse import urlparse
 import pytest
 from foodvision_fastai.test_utils import shared_data, run_cli
 
@@ -38,3 +40,30 @@ def mini_run(shared, tmp_path_factory)->Path:
 
 @pytest.fixture(scope='session')
 def mini_metrics(mini_run)->dict: return json.loads((mini_run/'metrics.json').read_text())
+
+# ---------------------------------------------------------------- headless Chromium, for the demo's and the docs' pages
+
+CHROMIUM = Path('/usr/bin/chromium')
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+                  '--disable-component-update', '--disable-sync']
+LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
+
+@pytest.fixture
+def page(tmp_path):
+    "A fresh headless Chromium, 1200 px wide; every request to a host other than loopback is blocked and recorded in `page.outside`."
+    if not CHROMIUM.exists(): pytest.skip(f'{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)')
+    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is not installed (pip install -e ".[dev]")')
+    outside = []
+    def guard(route):
+        host = urlparse(route.request.url).hostname
+        if host and host not in LOOPBACK: outside.append(route.request.url); route.abort()
+        else: route.continue_()
+    with sync_api.sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(tmp_path/'profile', executable_path=str(CHROMIUM), headless=True,
+                                                   args=CHROMIUM_FLAGS, viewport={'width': 1200, 'height': 900})
+        try:
+            ctx.route('**/*', guard)
+            pg = ctx.new_page()
+            pg.outside = outside
+            yield pg
+        finally: ctx.close()

@@ -7,7 +7,6 @@ Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/dem
 from __future__ import annotations
 import contextlib, os, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from PIL import Image
@@ -15,10 +14,6 @@ from foodvision_fastai.test_utils import free_port, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
-CHROMIUM = Path('/usr/bin/chromium')
-CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-                  '--disable-component-update', '--disable-sync']
-LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
 
 # ---------------------------------------------------------------- fixtures
 
@@ -98,25 +93,6 @@ def test_http_api(server, shared, bad_files):
 
 # ---------------------------------------------------------------- the page in a browser
 
-@pytest.fixture
-def page(tmp_path):
-    "A fresh headless Chromium; every request to a host other than loopback is blocked and recorded in `page.outside`."
-    if not CHROMIUM.exists(): pytest.skip(f'{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)')
-    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is not installed (pip install -e ".[dev]")')
-    outside = []
-    def guard(route):
-        host = urlparse(route.request.url).hostname
-        if host and host not in LOOPBACK: outside.append(route.request.url); route.abort()
-        else: route.continue_()
-    with sync_api.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(tmp_path/'profile', executable_path=str(CHROMIUM), headless=True,
-                                                   args=CHROMIUM_FLAGS, viewport={'width': 1200, 'height': 900})
-        try:
-            ctx.route('**/*', guard)
-            pg = ctx.new_page()
-            pg.outside = outside
-            yield pg
-        finally: ctx.close()
 
 def upload(page, path):
     page.wait_for_selector('input[type=file]', state='attached', timeout=60_000)

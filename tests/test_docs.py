@@ -19,16 +19,11 @@ import threading
 from html import unescape
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from fastcore.docments import docments
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path('/usr/bin/chromium')
-CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-                  '--disable-component-update', '--disable-sync']
-LOOPBACK = {'127.0.0.1', 'localhost', '::1'}
 
 pytest.importorskip('sphinx', reason='the docs builder (Sphinx 9) needs Python 3.11+: pip install -e ".[dev]"')
 spec = importlib.util.spec_from_file_location('make_docs', REPO/'.ci'/'make_docs.py')
@@ -118,25 +113,6 @@ def server(site):
     yield f'http://127.0.0.1:{httpd.server_port}/'
     httpd.shutdown(); httpd.server_close()
 
-@pytest.fixture
-def page(tmp_path):
-    "A fresh headless Chromium, 1200 px wide; every request to a host other than loopback is blocked and recorded in `page.outside`."
-    if not CHROMIUM.exists(): pytest.skip(f'{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)')
-    sync_api = pytest.importorskip('playwright.sync_api', reason='playwright is not installed (pip install -e ".[dev]")')
-    outside = []
-    def guard(route):
-        host = urlparse(route.request.url).hostname
-        if host and host not in LOOPBACK: outside.append(route.request.url); route.abort()
-        else: route.continue_()
-    with sync_api.sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(tmp_path/'profile', executable_path=str(CHROMIUM), headless=True,
-                                                   args=CHROMIUM_FLAGS, viewport={'width': 1200, 'height': 900})
-        try:
-            ctx.route('**/*', guard)
-            pg = ctx.new_page()
-            pg.outside = outside
-            yield pg
-        finally: ctx.close()
 
 def pictures_shown(page) -> tuple[int, int]:
     "How many pictures the page has, and how many of them the browser decoded."
