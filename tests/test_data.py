@@ -1,7 +1,7 @@
 """Downloads, as `get_data` does them, from an HTTP server on 127.0.0.1: a good zip (fetched once), a cut-off one and a
 non-zip (errors, never kept), a flaky one (the second try works), a 404 and a refused connection (one line each)."""
 from __future__ import annotations
-import os, socket, threading, time
+import json, os, socket, threading, time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -144,3 +144,19 @@ def test_real_data_in_every_layout(real_layouts):
         dls = foodvision_dls(folder, size=64, bs=16, device='cpu')
         xb, yb = dls.one_batch()
         assert xb.shape == (16, 3, 64, 64) and dls.vocab == ['pizza', 'steak', 'sushi'], name
+
+def test_real_data_layouts_as_zips_through_the_commands(real_layouts, tmp_path):
+    "Each re-arranged layout zipped: the same splits come out of the zip, and the demo takes its examples from it; the training command takes a zip of class folders."
+    from foodvision_fastai.layout import read_layout
+    from foodvision_fastai.demo import demo_examples
+    from foodvision_fastai.test_utils import zip_folder, run_cli
+    for name, folder in real_layouts.items():
+        z = zip_folder(folder, tmp_path/f"{name.replace('/', '_').replace(' ', '_')}.zip")
+        assert read_layout(get_data(z, quiet=True)).counts() == read_layout(folder).counts(), name
+        assert len([e for e in demo_examples(z) if 'pizza-dad' not in str(e)]) == 3, name  # one example per class
+    from foodvision_fastai.test_utils import make_dataset  # the command on generated photos: CI trains on the real data once
+    z = zip_folder(make_dataset(tmp_path/'gen', n_train=5, n_test=0)/'train', tmp_path/'gen.zip')  # layout 3: class folders
+    r = run_cli('foodvision_train', '--data', z, '--epochs', 1, '--size', 32, '--bs', 4, '--out', tmp_path/'run', '--quiet')
+    assert r.returncode == 0 and 'valid accuracy' in r.stdout and 'no test set' in r.stdout, r.stdout + r.stderr[-2000:]
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text())
+    assert (m['n_train'], m['n_valid'], m['n_test']) == (12, 3, None), m['splits']
