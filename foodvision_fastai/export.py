@@ -172,8 +172,9 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
                               f"(the weights are for another arch or other classes): {str(e).splitlines()[1].strip() if len(str(e).splitlines())>1 else e}") from None
     model.eval()
     check_finite(model, cfg['size'], wpath)
-    cpu, onnx = torch.device(device or 'cpu').type=='cpu', wpath.with_name(cfg.get('onnx') or 'model.onnx')
-    session = onnx_session(onnx if onnx.exists() else onnx_bytes(model, cfg['size']), threads) if runtime!='torch' and cpu else None
+    cpu, name = torch.device(device or 'cpu').type=='cpu', cfg.get('onnx', 'model.onnx')  # None: save_model could not export it
+    saved = wpath.with_name(name) if name and wpath.with_name(name).exists() else None
+    session = onnx_session(saved or onnx_bytes(model, cfg['size']), threads) if runtime!='torch' and cpu else None
     if session is not None and not same_logits(session, model, cfg['size']): session = None
     if runtime=='onnx' and session is None:
         raise FoodVisionError("runtime='onnx' needs the CPU and the packages onnx and onnxruntime (pip install onnx onnxruntime); use runtime='auto'")
