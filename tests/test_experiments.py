@@ -8,18 +8,20 @@ import torch
 from foodvision_fastai.test_utils import make_dataset, run_cli, free_port
 
 def test_grid_from_the_shell(tmp_path):
-    "The table, the plot and the logs of a grid with one good and one failed run; exit status 1 since a run failed."
+    "The table, the plot and the logs of a grid over two seeds with good and failed runs; exit status 1 since runs failed."
     data, out = make_dataset(tmp_path/'tiny', n_train=2, n_test=1, size=16), tmp_path/'exp'
     r = run_cli('foodvision_experiments', '--archs', 'mobilenet_v2', '--datas', data, tmp_path/'missing', '--epochs', 1, '--sizes', 32,
-                '--bs', 4, '--out', out, '--quiet')
-    assert r.returncode == 1 and r.stderr.strip() == '1 of 2 run(s) failed; see the reason column', r.stderr
+                '--seeds', 1, 2, '--bs', 4, '--out', out, '--quiet')
+    assert r.returncode == 1 and r.stderr.strip() == '2 of 4 run(s) failed; see the reason column', r.stderr
     assert str(out/'results.md') in r.stdout
     df = pd.read_csv(out/'results.csv')
-    ok, bad = df.iloc[0], df.iloc[1]
-    assert (ok.run, ok.status, ok.classes, ok.bs) == ('mobilenet_v2-tiny-e1-s32', 'done', 3, 4)
+    ok, bad = df.iloc[0], df.iloc[2]
+    assert (ok.run, ok.status, ok.classes, ok.bs, ok.seed) == ('mobilenet_v2-tiny-e1-s32-seed1', 'done', 3, 4, 1)
+    assert list(df.seed) == [1, 2, 1, 2] and df.status.tolist() == ['done', 'done', 'failed', 'failed']
+    assert (out/'results.md').read_text().splitlines()[2].startswith('| mobilenet_v2 | tiny | 1 | 32 | 0.002 | 4 | 2 |'), 'first, each cell over its seeds'
     assert bad.status == 'failed' and 'missing' in bad.reason, 'a failed run is recorded with its reason'
-    assert (out/ok.run/'history.csv').read_text().startswith('epoch,train_loss,valid_loss,accuracy'), 'CSVLogger'
-    assert (out/ok.run/'tensorboard').exists() == (importlib.util.find_spec('tensorboard') is not None)
+    assert (out/ok.run/'history.csv').read_text().startswith('epoch,train_loss,valid_loss,accuracy'), 'the epoch log'
+    assert not (out/ok.run/'tensorboard').exists(), 'TensorBoard logs only with --tensorboard'
     assert (out/'results.png').read_bytes()[:4] == b'\x89PNG'
 
 def launch(*args, epochs, out, data, resume=False):
