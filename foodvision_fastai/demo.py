@@ -200,8 +200,7 @@ Written by `foodvision_demo --bundle` of foodvision_fastai.
 
 The model runs on ONNX Runtime on the CPU (`model.onnx`, with the classes and the preprocessing in `model.json`, read by
 `predict_onnx.py`): no PyTorch and no fastai, so the Space installs onnxruntime, gradio, Pillow and NumPy, not PyTorch's
-gigabytes, and starts fast. There is no
-heatmap here: Grad-CAM needs the model's gradients, which only PyTorch computes; `foodvision_demo --model <run>` (the
+gigabytes, and starts fast. There is no heatmap here: Grad-CAM needs the model's gradients, which only PyTorch computes; `foodvision_demo --model <run>` (the
 full demo) shows where the model looked.
 
 | file | what it is |
@@ -241,8 +240,9 @@ def write_bundle(model_dir:str|Path, # Folder `foodvision_train` wrote (with mod
     if not (model_dir/'model.json').is_file():
         raise FoodVisionError(f"model file {model_dir/'model.json'} does not exist; give the folder that `foodvision_train` wrote")
     cfg = read_model_config(model_dir/'model.json')
-    onnx = model_dir/(cfg.get('onnx') or 'model.onnx')
-    if not onnx.is_file():
+    name = cfg.get('onnx', 'model.onnx')  # None: save_model could not export it, and a model.onnx there is not this model
+    onnx = model_dir/(name or 'model.onnx')
+    if not name or not onnx.is_file():
         raise FoodVisionError(f"{model_dir} has no {onnx.name}, which the bundle runs (it has no PyTorch); train the model again with this version, which writes it")
     if onnx_session(onnx, threads=1) is None: raise FoodVisionError(f"{onnx} cannot be run by ONNX Runtime (damaged, or not an ONNX model); copy or train it again")
     if data is not None and not Path(data).expanduser().exists():
