@@ -1,13 +1,14 @@
 """The best accuracy that 225 training photos allow, measured honestly: every candidate recipe is trained with seeds 1 to 5
 on the course's 10% data and judged by its mean and spread over the seeds, on the 75 test photos and on a hold-out of
 real Food-101 photos of the same classes that no model saw (the photos of the 20% data set that are not in the 10% one:
-391 of them), each without and with test-time augmentation (fastai's `Learner.tta`). Ensembles average the probabilities
-of members trained with the same seed.
+391 of them), each without and with test-time augmentation (fastai's `Learner.tta`). An ensemble is a candidate like any
+other: its arch is its members joined by '+', trained and evaluated as one model (`train_ensemble`).
 
     python bench/accuracy.py [--candidates NAME ...] [--seeds 1 2 3 4 5] [--out nbs/accuracy_results.csv] [--data10 ZIP] [--data20 ZIP]
 
-Writes one CSV row per candidate, seed and evaluation as it goes (so a cut-short run keeps what it finished), and prints
-the summary table (mean and standard deviation over the seeds) in Markdown at the end."""
+Updates the CSV as it goes, one row per candidate, seed and evaluation (the rows of other candidates and seeds stay; a
+cut-short run keeps what it finished), with the precision the training ran in (bf16 where the CPU has it, else fp32),
+and prints the summary table (mean and standard deviation over the seeds) in Markdown at the end."""
 from __future__ import annotations
 import argparse, csv, hashlib, statistics, tempfile
 from pathlib import Path
@@ -15,10 +16,11 @@ from pathlib import Path
 import torch
 from fastai.callback.mixup import MixUp
 
+from foodvision_fastai.callbacks import cpu_has_bf16
 from foodvision_fastai.data import get_data
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
-from foodvision_fastai.train import train_foodvision
+from foodvision_fastai.train import train_foodvision, read_metrics
 
 CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out)
     'mobilenet_v2': {},
@@ -29,9 +31,12 @@ CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out)
     'efficientnet_lite0': dict(arch='efficientnet_lite0'),
     'efficientnet_lite0 fine_tune': dict(arch='efficientnet_lite0', fine_tune=True, epochs=4, freeze_epochs=1),
     'efficientnet_lite0 288px': dict(arch='efficientnet_lite0', size=288),
+    'efficientnet_lite1': dict(arch='efficientnet_lite1'),
+    'efficientnet_lite2': dict(arch='efficientnet_lite2'),
+    'mobilenet_v2+efficientnet_lite0': dict(arch='mobilenet_v2+efficientnet_lite0'),
+    'mobilenet_v2+efficientnet_lite0 3ep': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3),
+    'efficientnet_lite0+efficientnet_lite2': dict(arch='efficientnet_lite0+efficientnet_lite2'),
 }
-ENSEMBLES = {'mobilenet_v2 + efficientnet_lite0': ('mobilenet_v2', 'efficientnet_lite0'),
-             'mobilenet_v2 288px + efficientnet_lite0 288px': ('mobilenet_v2 288px', 'efficientnet_lite0 288px')}
 
 def holdout(data10:Path, data20:Path)->list:
     "(file, class) of the 20% data set's photos whose content is not in the 10% one."
@@ -45,7 +50,7 @@ def probabilities(learn, items:list, tta:bool)->tuple:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--candidates', nargs='+', default=list(CANDIDATES)+list(ENSEMBLES))
+    p.add_argument('--candidates', nargs='+', default=list(CANDIDATES))
     p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4, 5])
     p.add_argument('--out', default=str(Path(__file__).parents[1]/'nbs'/'accuracy_results.csv'))
     p.add_argument('--data10', default=str(shared_data()/'pizza_steak_sushi.zip'))
@@ -56,34 +61,29 @@ def main():
     hold = read_layout(a.holdout).items['train'] if a.holdout else holdout(d10, get_data(a.data20, quiet=True))
     sets = {'test': read_layout(d10).items['test'], 'holdout': hold}
     print(f"test: {len(sets['test'])} photos, hold-out: {len(sets['holdout'])} photos; device: {'cuda' if torch.cuda.is_available() else 'cpu'}", flush=True)
-    members = {m for e in a.candidates if e in ENSEMBLES for m in ENSEMBLES[e]}
-    names = [n for n in CANDIDATES if n in a.candidates or n in members]
-    rows, probs, tmp = [], {}, Path(tempfile.mkdtemp(prefix='accuracy-'))
-    f = open(a.out, 'w', newline=''); w = csv.writer(f); w.writerow(['candidate', 'seed', 'tta', 'test_correct', 'test_n', 'holdout_acc', 'train_seconds'])
-    def record(name, seed, tta, secs):
-        (pt, tt), (ph, th) = probs[name, seed, tta, 'test'], probs[name, seed, tta, 'holdout']
-        row = [name, seed, tta, int((pt.argmax(1)==tt).sum()), len(tt), round(float((ph.argmax(1)==th).float().mean()), 4), round(secs, 1)]
-        w.writerow(row); f.flush(); rows.append(row); print(row, flush=True)
+    cols = ['candidate', 'seed', 'tta', 'test_correct', 'test_n', 'holdout_acc', 'train_seconds', 'precision']
+    precision = 'fp16' if torch.cuda.is_available() else 'bf16' if cpu_has_bf16() else 'fp32'  # what the training's 'auto' will choose
+    redo = {(c, str(k), precision) for c in a.candidates for k in a.seeds}  # rows of another precision (another machine) stay
+    kept = [r for r in (csv.DictReader(open(a.out)) if Path(a.out).exists() else []) if (r['candidate'], r['seed'], r['precision']) not in redo]
+    rows, tmp = [], Path(tempfile.mkdtemp(prefix='accuracy-'))
+    f = open(a.out, 'w', newline=''); w = csv.DictWriter(f, cols, restval='')
+    w.writeheader(); w.writerows(kept); f.flush()
     for seed in a.seeds:
-        for name in names:
+        for name in a.candidates:
             kw = dict(CANDIDATES[name])
             if kw.get('cbs')=='mixup': kw['cbs'] = [MixUp()]
             r = train_foodvision(d10, seed=seed, out=tmp/f'{name}-{seed}'.replace(' ', '_'), quiet=True, **kw)
             for tta in (False, True):
-                for s, items in sets.items(): probs[name, seed, tta, s] = probabilities(r.learn, items, tta)
-                if name in a.candidates: record(name, seed, tta, r.train_seconds)
-            probs[name, seed, 'secs'] = r.train_seconds
-        for e, ms in ENSEMBLES.items():
-            if e not in a.candidates: continue
-            for tta in (False, True):
-                for s in sets: probs[e, seed, tta, s] = (sum(probs[m, seed, tta, s][0] for m in ms)/len(ms), probs[ms[0], seed, tta, s][1])
-                record(e, seed, tta, sum(probs[m, seed, 'secs'] for m in ms))
+                (pt, tt), (ph, th) = (probabilities(r.learn, items, tta) for items in sets.values())
+                row = [name, seed, tta, int((pt.argmax(1)==tt).sum()), len(tt), round(float((ph.argmax(1)==th).float().mean()), 4), round(r.train_seconds, 1),
+                       read_metrics(r.out)['settings']['precision']]
+                w.writerow(dict(zip(cols, row))); f.flush(); rows.append(row); print(row, flush=True)
     f.close()
     print('\n| candidate | TTA | test correct of 75, seeds ' + ' '.join(map(str, a.seeds)) + ' | mean ± sd | hold-out acc (mean ± sd) | training s |')
     print('|---|---|---|---|---|---|')
     for name in a.candidates:
         for tta in (False, True):
-            rs = [r for r in rows if r[0]==name and r[2]==tta]
+            rs = [r for r in rows if r[0]==name and r[2]==tta]  # this run's rows
             if not rs: continue
             c, h = [r[3] for r in rs], [r[5] for r in rs]
             sd = lambda xs: statistics.stdev(xs) if len(xs)>1 else 0.

@@ -165,3 +165,4 @@ def foodvision_archs(**kwargs):
     for r in [dict(arch='arch', source='source', size='size', weights='weights')] + rows:
         print(f"{r['arch']:<{w[0]}}  {r['source']:<{w[1]}}  {str(r['size']):>{w[2]}}  {r['weights']}")
     print("any timm model name works as --arch; --pattern '<glob>' lists them")
+    print("an ensemble: two or more archs joined by '+', e.g. --arch mobilenet_v2+efficientnet_lite0")

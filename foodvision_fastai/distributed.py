@@ -14,7 +14,7 @@ from fastcore.meta import delegates
 from fastai.torch_core import rank_distrib, num_distrib
 
 from .data import get_data
-from .models import ensure_weights, DEFAULT_ARCH
+from .models import ensure_weights, get_arch, DEFAULT_ARCH
 from .train import train_foodvision, add_metrics
 
 # %% auto #0
@@ -60,6 +60,8 @@ def train_distributed(data:str|Path|None=None, # Data set (see `get_data`)
                       **kwargs,
                      ):
     "`train_foodvision` in every process of `accelerate launch`, data-parallel; the `TrainResult` on rank 0, `None` on the others."
+    if get_arch(kwargs.get('arch', DEFAULT_ARCH)).members:
+        raise FoodVisionError("an ensemble is not trained data-parallel (yet); train it with foodvision_train, or each member here and then as an ensemble")
     _check_out(out, kwargs.get('overwrite'), kwargs.get('resume'))
     cbs = [distributed_trainer()] if num_distrib()>1 else []  # joins the process group: NCCL on GPUs, gloo on the CPU
     rank = rank_distrib()

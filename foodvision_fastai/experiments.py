@@ -96,7 +96,7 @@ def reusable(m:dict|None, # `run_metrics` of the run folder
     return m is not None and strip(m.get('options'))==strip(options) and m.get('settings', {}).get('data_fingerprint')==fingerprint
 
 # %% ../nbs/13_experiments.ipynb #dff42272
-_COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'options', 'validation', 'status', 'valid_accuracy', 'test_accuracy', 'test_loss', 'train_seconds',
+_COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'options', 'validation', 'status', 'valid_accuracy', 'test_accuracy', 'test_loss', 'precision', 'train_seconds',
             'model_mb', 'latency_ms', 'classes', 'reason']
 
 _OPTIONS_SHOWN = ('fine_tune', 'freeze_epochs', 'valid_pct', 'labels', 'columns', 'save_best', 'monitor', 'patience', 'balance', 'augment', 'tta', 'precision')
@@ -110,6 +110,7 @@ def _row(spec:dict, run_dir:Path, status:str, options:dict, m:dict|None=None, re
         row['validation'] = 'the test set' if m.get('valid_is_test') else (m.get('splits') or {}).get('valid', 'own')
         extra = m.get('experiment') or {}
         row.update(valid_accuracy=m.get('valid_accuracy'), test_accuracy=m['test_accuracy'], test_loss=m['test_loss'], train_seconds=m['train_seconds'],
+                   precision=(m.get('settings') or {}).get('precision'),  # bf16 trains about twice as fast as fp32 on the CPUs that have it
                    model_mb=extra.get('model_mb'), latency_ms=extra.get('latency_ms'), classes=len(m.get('vocab', [])))
     return {k: row.get(k) for k in _COLUMNS}
 
@@ -159,7 +160,7 @@ def summary_frame(df:pd.DataFrame, # Results of `run_experiments`, one row per r
                  )->pd.DataFrame:
     "One row per cell of the grid (its finished runs over the seeds): mean and standard deviation of the accuracies, mean time, size and latency."
     ok = df[df.status.isin(['done', 'reused'])].assign(acc=lambda d: d.test_accuracy.astype(float).fillna(d.valid_accuracy.astype(float)))
-    g = ok.groupby(['arch', 'data', 'epochs', 'size', 'lr', 'bs'], sort=False)
+    g = ok.groupby(['arch', 'data', 'epochs', 'size', 'lr', 'bs', 'precision'], sort=False, dropna=False)
     return g.agg(runs=('acc', 'size'), valid_accuracy=('valid_accuracy', 'mean'), test_accuracy=('test_accuracy', 'mean'),
                  accuracy=('acc', 'mean'), accuracy_sd=('acc', 'std'), train_seconds=('train_seconds', 'mean'),
                  model_mb=('model_mb', 'mean'), latency_ms=('latency_ms', 'mean')).reset_index().fillna({'accuracy_sd': 0.})

@@ -16,6 +16,7 @@ from fastai.learner import Learner
 from fastai.torch_core import get_model
 
 from .core import FoodVisionError
+from .models import Ensemble
 from .export import FoodVisionModel, load_model
 from .predict import Prediction, open_image, to_input
 from .interpret import _save, prediction_title
@@ -29,6 +30,7 @@ def grad_cam(net:torch.nn.Module, # A fastai vision model: `Sequential(body, hea
              targets:torch.Tensor|None=None, # Class index per image; default: the predicted class
             )->tuple:
     "(Grad-CAM maps at the resolution of the body's output, logits) for the batch `x`."
+    if isinstance(net, Ensemble): return _ensemble_cam(net, x, targets)
     body, head, training = net[0], net[1:], net.training
     net.eval()
     try:
@@ -41,6 +43,19 @@ def grad_cam(net:torch.nn.Module, # A fastai vision model: `Sequential(body, hea
                 grad, = torch.autograd.grad(logits.gather(1, targets.to(logits.device)[:,None]).sum(), act)
     finally: net.train(training)
     return F.relu((grad.mean((2,3), keepdim=True)*act.detach()).sum(1)), logits.detach()
+
+# %% ../nbs/10_heatmap.ipynb #52cb094e
+def _ensemble_cam(net:Ensemble, x:torch.Tensor, targets:torch.Tensor|None)->tuple:
+    "(mean of the members' Grad-CAM maps, each scaled to [0, 1], ensemble's logits) for the batch `x` of plain pixels."
+    x, training = x.to(next(net.parameters()).device), net.training
+    try:
+        with torch.no_grad(): logits = net.eval()(x)
+    finally: net.train(training)
+    targets = logits.argmax(1) if targets is None else targets
+    cams = [grad_cam(m, xi, targets)[0] for m, xi in zip(net.members, net.member_inputs(x))]
+    side = max(c.shape[-1] for c in cams)
+    cams = [F.interpolate(c[:,None], size=(side, side), mode='bilinear', align_corners=False)[:,0] for c in cams]
+    return torch.stack([c/c.flatten(1).max(1).values.clamp_min(1e-12)[:,None,None] for c in cams]).mean(0), logits
 
 # %% ../nbs/10_heatmap.ipynb #1c99c93f
 def upsample(cam:torch.Tensor, # Maps from `grad_cam`, (n, h, w)

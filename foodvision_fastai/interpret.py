@@ -30,15 +30,17 @@ def plot_loss_curves(history:list, # `TrainResult.history`: one dict per epoch
                      fname:Path|str|None=None, # Save the figure here as a PNG
                      valid_name:str='valid', # What the validation set is called in the legend ('test' when the test set validated)
                     ):
-    "Train and validation loss, and validation accuracy, per epoch."
-    ep = [h['epoch'] for h in history]
+    "Train and validation loss, and validation accuracy, per epoch (per member, for an ensemble)."
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
-    a1.plot(ep, [h['train_loss'] for h in history], 'o-', label='train loss')
-    a1.plot(ep, [h['valid_loss'] for h in history], 'o-', label=f'{valid_name} loss')
+    for member in dict.fromkeys(h.get('member') for h in history):
+        hs = [h for h in history if h.get('member')==member]
+        ep, of = [h['epoch'] for h in hs], f' ({member})' if member else ''
+        a1.plot(ep, [h['train_loss'] for h in hs], 'o-', label='train loss'+of)
+        a1.plot(ep, [h['valid_loss'] for h in hs], 'o-', label=f'{valid_name} loss'+of)
+        a2.plot(ep, [h['accuracy'] for h in hs], 'o-', label=f'{valid_name} accuracy'+of, **({} if member else dict(color='green')))
     a1.set(title='Loss', xlabel='epoch'); a1.legend()
-    a2.plot(ep, [h['accuracy'] for h in history], 'o-', color='green', label=f'{valid_name} accuracy')
     a2.set(title='Accuracy', xlabel='epoch', ylim=(0, 1.02)); a2.legend()
-    for a in (a1, a2): a.set_xticks(ep)
+    for a in (a1, a2): a.set_xticks(sorted({h['epoch'] for h in history}))
     return _save(fig, fname)
 
 # %% ../nbs/09_interpret.ipynb #36c57e8a

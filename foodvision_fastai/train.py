@@ -220,6 +220,10 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                      cbs:list|None=None, # Extra fastai callbacks for the training epochs only, e.g. `CSVLogger`
                     )->TrainResult:
     "Train a FoodVision classifier and save it; see `TrainResult`."
+    if get_arch(arch).members:  # an ensemble: each member trained as below, then saved as one model (`train_ensemble`)
+        args = dict(locals())
+        from foodvision_fastai.ensemble import train_ensemble
+        return train_ensemble(**args)
     options = train_options(**{k: v for k,v in locals().items() if k!='cbs'})
     size = size or get_arch(arch).size
     check_options(epochs, size, bs, freeze_epochs, num_workers, lr, monitor, patience, balance)

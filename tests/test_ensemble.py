@@ -1,0 +1,60 @@
+"""An ensemble as a user meets it, each command in its own process: `foodvision_train --arch a+b` trains the members and
+saves one model, which `foodvision_predict` and the standalone ONNX program (no PyTorch) use as they use any model, with
+the same probabilities. The in-process behaviour (the average, the members' folders, refused options) is checked in
+the ensemble notebook."""
+from __future__ import annotations
+import json, subprocess, sys, textwrap
+
+import pytest
+import torch
+
+from foodvision_fastai.test_utils import make_dataset, run_cli
+
+ARCH = 'mobilenet_v2+efficientnet_lite0'
+
+@pytest.fixture(scope='module')
+def ensemble(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('ensemble')
+    data = make_dataset(tmp/'data', n_train=4, n_test=2)
+    r = run_cli('foodvision_train', '--data', data, '--arch', ARCH, '--epochs', 1, '--size', 32, '--bs', 4, '--n_preds', 4, '--quiet', '--out', tmp/'run')
+    assert r.returncode == 0, r.stderr[-3000:]
+    return tmp, data, tmp/'run', r
+
+def test_train_saves_one_model_and_its_members(ensemble):
+    tmp, data, run, r = ensemble
+    for f in ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'loss_curves.png', 'predictions.png', 'heatmaps.png'):
+        assert (run/f).exists(), f
+    for m in ARCH.split('+'): assert (run/'members'/m/'model.onnx').exists() and (run/'members'/m/'history.csv').exists(), m
+    cfg = json.loads((run/'model.json').read_text())
+    assert (cfg['arch'], cfg['mean'], cfg['onnx']) == (ARCH, None, 'model.onnx')
+    assert r.stdout.strip().splitlines()[-1].startswith('test accuracy ') and r.stderr.strip() == ''
+
+def test_predict_and_standalone_program_agree(ensemble):
+    "`foodvision_predict` (ONNX Runtime), PyTorch, and `predict_onnx.py` in a process without torch give the same probabilities."
+    from foodvision_fastai.export import load_model, write_standalone
+    from foodvision_fastai.predict import predict
+    tmp, data, run, _ = ensemble
+    imgs = sorted(str(p) for p in (data/'test').rglob('*.jpg'))
+    r = run_cli('foodvision_predict', *imgs, '--model', run, '--json')
+    assert r.returncode == 0, r.stderr[-2000:]
+    vocab = json.loads((run/'model.json').read_text())['vocab']
+    cli = torch.tensor([[p['probs'][c] for c in vocab] for p in json.loads(r.stdout)])
+    torch_ = torch.tensor([[p.probs[c] for c in vocab] for p in predict(load_model(run, runtime='torch'), imgs)])
+    write_standalone(tmp/'predict_onnx.py')
+    code = textwrap.dedent(f'''
+        import json, sys
+        for m in ("foodvision_fastai", "fastai", "torch", "torchvision"): sys.modules[m] = None
+        sys.path.insert(0, {str(tmp)!r})
+        import predict_onnx
+        cfg, session = predict_onnx.load({str(run)!r})
+        print(json.dumps(predict_onnx.probabilities(session, cfg, {imgs!r}).tolist()))''')
+    s = subprocess.run([sys.executable, '-I', '-c', code], capture_output=True, text=True, cwd=tmp)
+    assert s.returncode == 0, s.stderr[-3000:]
+    standalone = torch.tensor(json.loads(s.stdout))
+    assert len(imgs) == 6 and torch.allclose(cli, torch_, atol=1e-4) and torch.allclose(standalone, torch_, atol=1e-4)
+
+def test_an_ensemble_of_unknown_archs_is_one_line(ensemble):
+    tmp, data, *_ = ensemble
+    r = run_cli('foodvision_train', '--data', data, '--arch', 'mobilenet_v2+vgg99', '--out', tmp/'bad')
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and "unknown arch 'vgg99'" in r.stderr, r.stderr[-2000:]
+    assert not (tmp/'bad').exists()
