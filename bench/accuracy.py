@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from fastai.callback.mixup import MixUp
 
-from foodvision_fastai.callbacks import cpu_has_bf16
+from foodvision_fastai.callbacks import auto_precision
 from foodvision_fastai.data import get_data
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
@@ -62,7 +62,7 @@ def main():
     sets = {'test': read_layout(d10).items['test'], 'holdout': hold}
     print(f"test: {len(sets['test'])} photos, hold-out: {len(sets['holdout'])} photos; device: {'cuda' if torch.cuda.is_available() else 'cpu'}", flush=True)
     cols = ['candidate', 'seed', 'tta', 'test_correct', 'test_n', 'holdout_acc', 'train_seconds', 'precision']
-    precision = 'fp16' if torch.cuda.is_available() else 'bf16' if cpu_has_bf16() else 'fp32'  # what the training's 'auto' will choose
+    precision = auto_precision(torch.cuda.is_available())  # what the training's 'auto' will choose
     redo = {(c, str(k), precision) for c in a.candidates for k in a.seeds}  # rows of another precision (another machine) stay
     kept = [r for r in (csv.DictReader(open(a.out)) if Path(a.out).exists() else []) if (r['candidate'], r['seed'], r['precision']) not in redo]
     rows, tmp = [], Path(tempfile.mkdtemp(prefix='accuracy-'))

@@ -19,7 +19,7 @@ from fastai.callback.channelslast import ChannelsLast
 from .core import FoodVisionError, atomic_path
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'MONITORS', 'CPUAutocast', 'cpu_has_bf16', 'speed_up', 'EpochLog', 'write_history_csv',
+__all__ = ['PRECISIONS', 'MONITORS', 'CPUAutocast', 'cpu_has_bf16', 'auto_precision', 'speed_up', 'EpochLog', 'write_history_csv',
            'DivergenceCheck', 'SaveBest', 'StopEarly', 'plain_errors', 'opt_state', 'Checkpoint', 'load_checkpoint',
            'tensorboard_cb']
 
@@ -40,6 +40,12 @@ def cpu_has_bf16()->bool:
     "Whether this CPU computes bfloat16 natively (AVX512-BF16); elsewhere bfloat16 is slower than float32."
     return getattr(torch.cpu, '_is_avx512_bf16_supported', lambda: False)()
 
+# %% ../nbs/06_callbacks.ipynb #a8e1c0d2
+def auto_precision(cuda:bool, # Whether the training runs on a CUDA GPU
+                  )->str:
+    "What `precision='auto'` trains in here: 'fp16' on CUDA, 'bf16' on a CPU that has it, else 'fp32'."
+    return 'fp16' if cuda else 'bf16' if cpu_has_bf16() else 'fp32'
+
 # %% ../nbs/06_callbacks.ipynb #4c65989f
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
@@ -49,7 +55,7 @@ def speed_up(learn, # A `Learner`
     "Channels-last layout and the fastest precision the device supports; returns `learn`."
     if precision not in PRECISIONS: raise FoodVisionError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     cuda = learn.dls.device.type=='cuda'
-    if precision=='auto': precision = 'fp16' if cuda else 'bf16' if cpu_has_bf16() else 'fp32'
+    if precision=='auto': precision = auto_precision(cuda)
     if precision=='fp16' and not cuda: raise FoodVisionError("precision 'fp16' needs a CUDA GPU; use 'bf16' or 'fp32' on the CPU")
     learn.add_cb(ChannelsLast())
     if precision=='fp16': learn.to_fp16()
