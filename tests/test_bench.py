@@ -23,3 +23,15 @@ def test_bench_quick_writes_the_report(tmp_path):
         assert pred[name]['n_pred'] == 6 and pred[name]['latency_ms'] > 0
         assert f'| {name} |' in md
     assert '| ours | ' in md and '×)' in md  # ours is reported as a ratio to the reference
+
+def test_head_screen_writes_its_table(tmp_path):
+    "`bench/head_screen.py` caches one arch's features on tiny data and screens the recipes it can (5 epochs need 5 views)."
+    d10, d20 = make_dataset(tmp_path/'d10', n_train=11, n_test=2, size=64), make_dataset(tmp_path/'d20', n_train=3, n_test=1, size=64, seed=1)
+    out = tmp_path/'screen.md'
+    r = subprocess.run([sys.executable, str(REPO/'bench'/'head_screen.py'), '--archs', 'mobilenet_v2', '--views', '5', '--seeds', '1', '2',
+                        '--data10', str(d10), '--data20', str(d20), '--cache', str(tmp_path/'cache'), '--out', str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = [line for line in out.read_text().splitlines() if line.startswith('| mobilenet_v2')]
+    assert '| mobilenet_v2 | ' in out.read_text() and not any('8ep' in row or 'ensemble' in row for row in out.read_text().splitlines())
+    assert len(rows) == 9 and all(len(row.split('|')[2].split()) == 2 for row in rows)  # one figure per seed
+    assert (tmp_path/'cache'/'mobilenet_v2_224_E5.pt').exists()
