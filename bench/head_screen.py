@@ -1,4 +1,4 @@
-"""Screen training recipes in seconds instead of hours, on features cached once: with the body frozen (and its
+"""Screen training recipes in minutes instead of hours, on features cached once: with the body frozen (and its
 BatchNorm too, `freeze_bn`), training changes only the head, and the head sees nothing but the body's pooled features of
 each augmented training photo. So this script runs the body once per (seed, epoch) over the augmented training set,
 exactly as `train_foodvision`'s data pipeline feeds it (same seed, same transforms, same shuffling), and once over the
@@ -13,7 +13,8 @@ It is a screen, not the measure: a recipe that looks good here is then trained f
 also times it). Head-only recipes are all it can screen (epochs, learning rate, head shape, dropout, label smoothing,
 weight decay, TTA, ensembles of cached archs); anything that trains the body (fine-tuning) or changes the photos
 (size, augmentation) needs a new cache or the real training. Prints and writes a Markdown table: test photos correct
-per seed, mean ± sd, hold-out accuracy mean ± sd."""
+per seed, mean ± sd, hold-out accuracy mean ± sd. The test and hold-out views are cached once, for all seeds (the
+real measure draws new TTA views per seed), so the spread comes from the training views and the head's start."""
 from __future__ import annotations
 import argparse, statistics, sys, time
 from pathlib import Path
