@@ -64,14 +64,14 @@ def features(body, dl)->tuple:
 def cache_features(arch:str, views:int, seeds:list, data10:Path, hold:list)->dict:
     "Per seed, `views` augmented passes over the training set; the test set and `hold` plain and with 4 TTA views."
     size, out, t0 = get_arch(arch).size, {}, time.perf_counter()
+    evals = {'test': read_layout(data10).items['test'], 'hold': hold}  # cached once, with the first seed's learner
     for seed in seeds:
         set_seed(seed, reproducible=True)  # as `train_foodvision` does, before its DataLoaders
         learn = foodvision_learner(foodvision_dls(data10, size=size, bs=32, seed=seed), arch, quiet=True)
         body, dls = learn.model[0].eval().to(memory_format=torch.channels_last), learn.dls
         passes = [features(body, dls.train) for _ in range(views)]
         out[seed] = dict(X=torch.stack([x for x,_ in passes]), Y=torch.stack([y for _,y in passes]))
-        for name, items in [('test', read_layout(data10).items['test']), ('hold', hold)]:
-            if name in out: continue
+        for name, items in evals.items() if seed==seeds[0] else ():
             dl = dls.test_dl([p for p,_ in items], with_labels=True)
             X, Y = features(body, dl)
             with dl.dataset.set_split_idx(0): A = torch.stack([features(body, dl)[0] for _ in range(4)])  # fastai's TTA views
