@@ -169,25 +169,33 @@ def summary_frame(df:pd.DataFrame, # Results of `run_experiments`, one row per r
 def plot_results(df:pd.DataFrame, # Results of `run_experiments`
                  fname:Path|str, # PNG to write
                 )->Path:
-    "Accuracy (mean, with the seeds' standard deviation as error bars) against training time per cell of the grid; marker area: model size."
+    "Accuracy (mean, with the seeds' standard deviation as error bars) against training time per cell of the grid, a panel per data set; marker area: model size."
     from matplotlib.figure import Figure
     s = summary_frame(df)
-    fig = Figure(figsize=(9, 6), dpi=100)
-    ax = fig.subplots()
-    for (arch, data), g in s.groupby(['arch', 'data'], sort=False):
-        ax.errorbar(g.train_seconds, 100*g.accuracy, yerr=100*g.accuracy_sd, fmt='none', ecolor='gray', alpha=0.6, capsize=3)
-        ax.scatter(g.train_seconds, 100*g.accuracy, s=20*g.model_mb.astype(float), alpha=0.6, label=f'{arch}, {data}')
-        for r in g.itertuples():
-            ax.annotate(f'{r.epochs} ep, {r.size}px, {r.model_mb:.0f} MB, {r.latency_ms:.0f} ms/img' + (f', {r.runs} seeds' if r.runs>1 else ''),
-                        (r.train_seconds, 100*r.accuracy), textcoords='offset points', xytext=(6, 6), fontsize=8)
+    datas = list(dict.fromkeys(s.data)) or ['']
+    fig = Figure(figsize=(6.5*len(datas), 5.5), dpi=100)
+    axs = fig.subplots(1, len(datas), sharey=True, squeeze=False)[0]
+    same_runs = s.runs.nunique()==1  # then the title says how many seeds, not every label
+    colors = {k: f'C{i}' for i,k in enumerate(dict.fromkeys(zip(s.arch, s['size'])))}  # one colour per model in every panel
+    for ax, data in zip(axs, datas):
+        for (arch, size), g in s[s.data==data].groupby(['arch', 'size'], sort=False):
+            c = colors[(arch, size)]
+            ax.errorbar(g.train_seconds, 100*g.accuracy, yerr=100*g.accuracy_sd, fmt='none', ecolor=c, alpha=0.5, capsize=3)
+            ax.scatter(g.train_seconds, 100*g.accuracy, s=20*g.model_mb.astype(float), color=c, alpha=0.6,
+                       label=f'{arch} {size}px: {g.model_mb.mean():.0f} MB, {g.latency_ms.mean():.0f} ms/img')
+            for r in g.itertuples():
+                ax.annotate(f'{r.epochs} ep' + ('' if same_runs else f' ({r.runs} runs)'), (r.train_seconds, 100*r.accuracy),
+                            textcoords='offset points', xytext=(8, -3), fontsize=8)
+        ax.set(xlabel='training time (s)', title=data)
+        if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8, loc='lower right', markerscale=0.5)
+        ax.margins(x=0.2, y=0.15)  # room for the labels
+        ax.grid(alpha=0.3)
+    axs[0].set_ylabel('test accuracy (%; validation without a test set)')
+    title = "FoodVision experiments: test accuracy vs training time (error bars: the seeds' standard deviation; marker area: model size)"
+    if same_runs and s.runs.iloc[0]>1: title += f'; {s.runs.iloc[0]} seeds per cell'
     failed = df[df.status=='failed']
-    title = 'FoodVision experiments: test accuracy vs training time (error bars: seeds\' standard deviation; marker area: model size)'
     if len(failed): title += '\nfailed: ' + ', '.join(failed.run)
-    ax.set(xlabel='training time (s)', ylabel='test accuracy (%; validation without a test set)', title=title)
-    ax.title.set_fontsize(9)
-    if len(s): ax.legend(fontsize=8, loc='best')
-    ax.margins(x=0.3, y=0.15)  # room for the labels
-    ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(fname) as tmp: fig.savefig(tmp, format='png')
     return Path(fname)
