@@ -22,20 +22,21 @@ from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
 from foodvision_fastai.train import train_foodvision, read_metrics
 
-CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out)
-    'mobilenet_v2': {},
-    'mobilenet_v2 10ep lr1e-3': dict(epochs=10, lr=1e-3),
-    'mobilenet_v2 fine_tune': dict(fine_tune=True, epochs=4, freeze_epochs=1),
-    'mobilenet_v2 mixup 10ep': dict(epochs=10, cbs='mixup'),
-    'mobilenet_v2 288px': dict(size=288),
+CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out); arch and ensembles' epochs named, as the defaults changed
+    'mobilenet_v2': dict(arch='mobilenet_v2'),
+    'mobilenet_v2 10ep lr1e-3': dict(arch='mobilenet_v2', epochs=10, lr=1e-3),
+    'mobilenet_v2 fine_tune': dict(arch='mobilenet_v2', fine_tune=True, epochs=4, freeze_epochs=1),
+    'mobilenet_v2 mixup 10ep': dict(arch='mobilenet_v2', epochs=10, cbs='mixup'),
+    'mobilenet_v2 288px': dict(arch='mobilenet_v2', size=288),
+    'mobilenet_v2 3ep': dict(arch='mobilenet_v2', epochs=3),
     'efficientnet_lite0': dict(arch='efficientnet_lite0'),
     'efficientnet_lite0 fine_tune': dict(arch='efficientnet_lite0', fine_tune=True, epochs=4, freeze_epochs=1),
     'efficientnet_lite0 288px': dict(arch='efficientnet_lite0', size=288),
     'efficientnet_lite1': dict(arch='efficientnet_lite1'),
     'efficientnet_lite2': dict(arch='efficientnet_lite2'),
-    'mobilenet_v2+efficientnet_lite0': dict(arch='mobilenet_v2+efficientnet_lite0'),
+    'mobilenet_v2+efficientnet_lite0': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=5),
     'mobilenet_v2+efficientnet_lite0 3ep': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3),
-    'efficientnet_lite0+efficientnet_lite2': dict(arch='efficientnet_lite0+efficientnet_lite2'),
+    'efficientnet_lite0+efficientnet_lite2': dict(arch='efficientnet_lite0+efficientnet_lite2', epochs=5),
 }
 
 def holdout(data10:Path, data20:Path)->list:

@@ -32,7 +32,7 @@ from foodvision_fastai.layout import read_layout  # noqa: E402
 from foodvision_fastai.models import foodvision_learner, get_arch  # noqa: E402
 from foodvision_fastai.test_utils import shared_data  # noqa: E402
 
-RECIPES = {  # name -> (archs averaged, with TTA, head training options); the first is today's default
+RECIPES = {  # name -> (archs averaged, with TTA, head training options); the first is MobileNetV2 alone, the default until the ensemble
     'mobilenet_v2': (['mobilenet_v2'], False, {}),
     'mobilenet_v2 + TTA': (['mobilenet_v2'], True, {}),
     'mobilenet_v2 3ep + TTA': (['mobilenet_v2'], True, dict(epochs=3)),

@@ -196,7 +196,7 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
 def run_folder(out:Path, # The run folder, checked by `check_out`
                clean:bool=False, # Remove stale temporary files first (`overwrite` or `resume`)
               ):
-    "Create and lock `out` while a run writes into it; remove it again if this call made it and the run leaves nothing to resume."
+    "Create and lock `out` while a run writes into it; remove it again if this call made it and the run leaves nothing to resume (a checkpoint, an ensemble member's too)."
     created = not out.exists()
     make_dir(out)
     try:
@@ -204,5 +204,5 @@ def run_folder(out:Path, # The run folder, checked by `check_out`
             if clean: remove_partials(out)
             yield out
     except BaseException as e:
-        if created and not (isinstance(e, KeyboardInterrupt) and (out/'checkpoint.pth').exists()): shutil.rmtree(out, ignore_errors=True)
+        if created and not (isinstance(e, KeyboardInterrupt) and any(out.rglob('checkpoint.pth'))): shutil.rmtree(out, ignore_errors=True)
         raise

@@ -14,7 +14,7 @@ from fastcore.meta import delegates
 from fastai.torch_core import rank_distrib, num_distrib
 
 from .data import get_data
-from .models import ensure_weights, get_arch, DEFAULT_ARCH
+from .models import ensure_weights, get_arch
 from .train import train_foodvision, add_metrics
 
 # %% auto #0
@@ -54,22 +54,23 @@ def _check_out(out, overwrite, resume):
 # %% ../nbs/14_distributed.ipynb #188d4e92
 @delegates(train_foodvision, but=['cbs'])
 def train_distributed(data:str|Path|None=None, # Data set (see `get_data`)
+                      arch:str='mobilenet_v2', # One pretrained model (see `train_foodvision`): an ensemble, the single-process default, is not trained data-parallel
                       lr:float=2e-3, # Maximum learning rate (a number: `lr_find` is not distributed)
                       bs:int=32, # Batch size per process
                       out:str|Path|None=None, # Run folder, written by rank 0
                       **kwargs,
                      ):
     "`train_foodvision` in every process of `accelerate launch`, data-parallel; the `TrainResult` on rank 0, `None` on the others."
-    if get_arch(kwargs.get('arch', DEFAULT_ARCH)).members:
+    if get_arch(arch).members:
         raise FoodVisionError("an ensemble is not trained data-parallel (yet); train it with foodvision_train, or each member here and then as an ensemble")
     _check_out(out, kwargs.get('overwrite'), kwargs.get('resume'))
     cbs = [distributed_trainer()] if num_distrib()>1 else []  # joins the process group: NCCL on GPUs, gloo on the CPU
     rank = rank_distrib()
     path = on_rank0_first(get_data, data, quiet=True)
-    on_rank0_first(ensure_weights, kwargs.get('arch', DEFAULT_ARCH), kwargs.get('weights_path'), quiet=True)
+    on_rank0_first(ensure_weights, arch, kwargs.get('weights_path'), quiet=True)
     if rank: kwargs['quiet'] = True
     run_out = out if rank==0 else _rank_copy(out, rank, kwargs.get('resume'))
-    try: res = train_foodvision(path, lr=float(lr), bs=bs, out=run_out, cbs=cbs, **kwargs)
+    try: res = train_foodvision(path, arch=arch, lr=float(lr), bs=bs, out=run_out, cbs=cbs, **kwargs)
     finally:
         if rank: shutil.rmtree(run_out, ignore_errors=True)
     if rank==0: add_metrics(res.out, distributed=dict(world_size=max(num_distrib(), 1), backend=dist.get_backend() if dist.is_initialized() else None))

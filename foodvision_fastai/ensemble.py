@@ -16,7 +16,7 @@ from .core import FoodVisionError, check_out, run_folder
 from .data import get_data
 from .dataloaders import foodvision_dls
 from .models import Ensemble, get_arch
-from .train import TrainResult, train_foodvision, train_options, read_metrics, save_run, _results
+from .train import TrainResult, train_foodvision, default_epochs, train_options, read_metrics, save_run, _results
 
 # %% auto #0
 __all__ = ['ensemble_of', 'ensemble_learner', 'train_ensemble']
@@ -54,6 +54,7 @@ def train_ensemble(arch:str, # Two or more archs joined by '+', e.g. 'mobilenet_
                    **kwargs, # Settings of `train_foodvision`, the same for every member
                   )->TrainResult:
     "Train each member of `arch` as `train_foodvision` would, into `out/members/<member>`, and save their average as one model in `out`."
+    if kwargs.get('epochs') is None: kwargs['epochs'] = default_epochs(arch)
     a, opts = get_arch(arch), train_options(arch=arch, **kwargs)
     if opts['weights_path'] is not None:
         raise FoodVisionError("weights_path is one file and an ensemble has several members; put each member's weights in torch.hub's cache (see ensure_weights) and leave weights_path out")
@@ -62,13 +63,13 @@ def train_ensemble(arch:str, # Two or more archs joined by '+', e.g. 'mobilenet_
     out = check_out(kwargs.get('out'), arch, overwrite=kwargs.get('overwrite') or resume, data=path)
     if resume and not (out/'members').is_dir(): raise FoodVisionError(f"nothing to resume: {out/'members'} does not exist; run without --resume first")
     size = None if opts['size']==a.size else opts['size']
-    runs = [train_foodvision(**kwargs | dict(data=path, arch=m, size=size, out=out/'members'/m, tta=False, resume=resume and (out/'members'/m/'checkpoint.pth').exists()))
-            for m in a.members]
-    if opts['seed'] is not None: set_seed(opts['seed'], reproducible=True)
-    dls = foodvision_dls(path, size=max(r.learn.dls.img_size for r in runs), bs=opts['bs'], augment=opts['augment'], num_workers=kwargs.get('num_workers'),
-                         on_bad=opts['on_bad'], labels=opts['labels'], columns=opts['columns'], valid_pct=opts['valid_pct'], seed=opts['seed'])
-    learn = ensemble_learner(dls, [r.learn for r in runs], arch)
-    with run_folder(out, clean=True):
+    with run_folder(out, clean=True):  # one lock for the whole ensemble; a run that fails removes the folder it made
+        runs = [train_foodvision(**kwargs | dict(data=path, arch=m, size=size, out=out/'members'/m, tta=False, resume=resume and (out/'members'/m/'checkpoint.pth').exists()))
+                for m in a.members]
+        if opts['seed'] is not None: set_seed(opts['seed'], reproducible=True)
+        dls = foodvision_dls(path, size=max(r.learn.dls.img_size for r in runs), bs=opts['bs'], augment=opts['augment'], num_workers=kwargs.get('num_workers'),
+                             on_bad=opts['on_bad'], labels=opts['labels'], columns=opts['columns'], valid_pct=opts['valid_pct'], seed=opts['seed'])
+        learn = ensemble_learner(dls, [r.learn for r in runs], arch)
         history = [h | {'member': m} for m, r in zip(a.members, runs) for h in r.history]
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=sum(r.train_seconds for r in runs), out=out,
                           skipped=list(dls.skipped), **_results(learn, dls.layout, opts['tta']))

@@ -17,7 +17,7 @@ from .models import get_arch, DEFAULT_ARCH
 from .export import load_model
 from .data import get_data
 from .layout import data_fingerprint
-from .train import train_foodvision, train_options, add_metrics
+from .train import train_foodvision, train_options, add_metrics, default_epochs
 
 # %% auto #0
 __all__ = ['data_label', 'run_name', 'experiment_grid', 'run_metrics', 'model_size_mb', 'cpu_latency_ms', 'reusable', 'run_one',
@@ -40,14 +40,14 @@ def _as_list(x): return [x] if isinstance(x, (str, int, Path)) else list(x)
 
 def experiment_grid(archs:list, # Architectures (keys of `ARCHS`, or timm names)
                     datas:list, # Data sets (see `get_data`)
-                    epochs:list, # Numbers of epochs
+                    epochs:list, # Numbers of epochs; None: each arch's own (`default_epochs`)
                     sizes:list|None=None, # Image sides in pixels; default each arch's own
                     seeds:list|None=None, # Seeds: each cell of the grid is trained once per seed; default one run, with `train_foodvision`'s seed
                    )->list:
     "Every combination of the settings, as dicts; an error for an unknown arch or a bad number, before anything runs."
     archs, datas, epochs, sizes, seeds = _as_list(archs), _as_list(datas), _as_list(epochs), _as_list(sizes or [None]), _as_list(seeds or [None])
     for a in archs: get_arch(a)
-    for k,vs in (('epochs', epochs), ('sizes', [s for s in sizes if s is not None])):
+    for k,vs in (('epochs', [e for e in epochs if e is not None]), ('sizes', [s for s in sizes if s is not None])):
         for v in vs:
             if not isinstance(v, int) or v<1: raise FoodVisionError(f"{k} must be whole numbers of at least 1, not {v!r}")
     labels = {}
@@ -55,7 +55,7 @@ def experiment_grid(archs:list, # Architectures (keys of `ARCHS`, or timm names)
         if labels.setdefault(data_label(d), str(d))!=str(d):
             raise FoodVisionError(f"data sets {labels[data_label(d)]} and {d} have the same name {data_label(d)!r}; rename one of them")
     if not (archs and datas and epochs): raise FoodVisionError("the grid is empty; give at least one arch, data set and number of epochs")
-    return [dict(arch=a, data=str(d), epochs=e, size=s or get_arch(a).size, **({'seed': k} if k is not None else {}))
+    return [dict(arch=a, data=str(d), epochs=default_epochs(a) if e is None else e, size=s or get_arch(a).size, **({'seed': k} if k is not None else {}))
             for a,d,e,s,k in itertools.product(archs, datas, epochs, sizes, seeds)]
 
 # %% ../nbs/13_experiments.ipynb #6c4c3f5d
@@ -214,7 +214,7 @@ def write_results(rows:list, out:Path)->dict:
 @delegates(train_foodvision, but=['data', 'arch', 'epochs', 'size', 'out', 'overwrite', 'resume', 'quiet', 'cbs'])  # `seed` too, unless `seeds`
 def run_experiments(archs:list|None=None, # Architectures (keys of `ARCHS`); default `DEFAULT_ARCH`
                     datas:list|None=None, # Data sets (see `get_data`), each with its own name; default `$FOODVISION_DATA`, then the course's 10% data
-                    epochs:list|None=None, # Numbers of epochs; default 5
+                    epochs:list|None=None, # Numbers of epochs; default each arch's own (`default_epochs`: 5, 3 for an ensemble)
                     sizes:list|None=None, # Image sides in pixels; default each arch's own
                     seeds:list|None=None, # Train each cell once per seed (mean and spread in the table); default one run
                     out:Path|str='experiments_out', # Folder for the run folders and the results
@@ -224,7 +224,7 @@ def run_experiments(archs:list|None=None, # Architectures (keys of `ARCHS`); def
     "Train every combination of the settings (each once) and compare them; see `write_results`."
     datas = datas or [os.environ.get(DATA_ENV) or 'pizza_steak_sushi']
     if seeds: kwargs.pop('seed', None)
-    grid, out = experiment_grid(archs or [DEFAULT_ARCH], datas, epochs or [5], sizes, seeds), Path(out)
+    grid, out = experiment_grid(archs or [DEFAULT_ARCH], datas, epochs or [None], sizes, seeds), Path(out)
     for d in datas:  # before anything is made: a folder made inside a data set would become part of it
         try: path = get_data(d, quiet=True)
         except FoodVisionError: continue  # the runs on that data fail one by one, each with the reason in the table

@@ -30,7 +30,7 @@ from .export import save_model, export_learner
 
 # %% auto #0
 __all__ = ['read_metrics', 'add_metrics', 'per_class_report', 'evaluate', 'TrainResult', 'train_options', 'check_options',
-           'train_foodvision', 'save_run', 'summary']
+           'default_epochs', 'train_foodvision', 'save_run', 'summary']
 
 # %% ../nbs/08_train.ipynb #bd3bdcf1
 def read_metrics(out:Path|str, # A run folder
@@ -189,10 +189,16 @@ def _results(learn, lay, tta:bool=False)->dict:
         res |= dict(valid_accuracy_tta=vt['accuracy'], test_accuracy_tta=tt and tt['accuracy'])
     return res
 
+# %% ../nbs/08_train.ipynb #b7f2e1d3
+def default_epochs(arch:str, # An arch, or an ensemble's name (its members joined by '+')
+                  )->int:
+    "The epochs that `train_foodvision` trains `arch` for when it is not told: 5 for one model, 3 for each member of an ensemble."
+    return 3 if get_arch(arch).members else 5
+
 # %% ../nbs/08_train.ipynb #58076c83
 def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in any layout (see `get_data`, `read_layout`); default `$FOODVISION_DATA`, then the course's 10% data
                      arch:str=DEFAULT_ARCH, # Pretrained architecture: a key of `ARCHS` (torchvision's, EfficientNet-Lite) or any timm model name
-                     epochs:int=5, # Epochs (after the frozen epochs, with `fine_tune`)
+                     epochs:int|None=None, # Epochs (after the frozen epochs, with `fine_tune`); default `default_epochs(arch)`: 5, or 3 for each member of an ensemble
                      lr:float|str=2e-3, # Maximum learning rate, or 'find' to pick it with `lr_find`
                      size:int|None=None, # Image side in pixels; default the arch's own (224 for most, 240 and 260 for EfficientNet-Lite1 and -Lite2)
                      bs:int=32, # Batch size
@@ -220,6 +226,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                      cbs:list|None=None, # Extra fastai callbacks for the training epochs only, e.g. `CSVLogger`
                     )->TrainResult:
     "Train a FoodVision classifier and save it; see `TrainResult`."
+    if epochs is None: epochs = default_epochs(arch)
     if get_arch(arch).members:  # an ensemble: each member trained as below, then saved as one model (`train_ensemble`)
         args = dict(locals())
         from foodvision_fastai.ensemble import train_ensemble

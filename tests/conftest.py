@@ -6,7 +6,9 @@ import json, os
 from pathlib import Path
 from urllib.parse import urlparse
 import pytest
+from foodvision_fastai.models import DEFAULT_ARCH
 from foodvision_fastai.test_utils import shared_data, run_cli
+from foodvision_fastai.train import default_epochs
 
 RUN_ENV = 'FOODVISION_RUN'
 
@@ -31,7 +33,7 @@ def mini_run(shared, tmp_path_factory)->Path:
     if os.environ.get(RUN_ENV):
         run = Path(os.environ[RUN_ENV])
         m = json.loads((run/'metrics.json').read_text())
-        assert m['n_test']==75 and m['settings']['epochs']==5 and m['settings']['arch']=='mobilenet_v2', f"{run} is not a default run on the 10% data"
+        assert m['n_test']==75 and m['settings']['arch']==DEFAULT_ARCH and m['options']['epochs']==default_epochs(DEFAULT_ARCH), f"{run} is not a default run on the 10% data"
         return run
     run = tmp_path_factory.mktemp('runs')/'mini'
     r = run_cli('foodvision_train', '--data', shared/'pizza_steak_sushi.zip', '--out', run, '--quiet', timeout=1200)

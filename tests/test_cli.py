@@ -13,7 +13,7 @@ import torch
 from foodvision_fastai.test_utils import make_dataset, run_cli
 
 BIN = Path(sys.executable).parent
-SMALL = ('--size', 32, '--bs', 4, '--quiet')
+SMALL = ('--arch', 'mobilenet_v2', '--size', 32, '--bs', 4, '--quiet')  # one model: the ensemble's own command-line test is test_ensemble.py
 
 def _default_sigint():  # a child started from a background job would inherit an ignored SIGINT
     signal.signal(signal.SIGINT, signal.SIG_DFL)
