@@ -140,10 +140,11 @@ def test_training_page(site, server, page, tmp_path):
     entry = page.locator(f'section#{anchor}')
     assert entry.locator('h3').inner_text().strip().startswith('train_foodvision')
     sig = entry.locator('pre').first.inner_text()
-    assert sig.startswith('def train_foodvision(') and re.search(r'\bepochs:int=5,', sig) and sig.rstrip().endswith(')->TrainResult:'), sig
+    from foodvision_fastai.models import DEFAULT_ARCH
+    assert sig.startswith('def train_foodvision(') and f"arch:str='{DEFAULT_ARCH}'," in sig and re.search(r'\bbs:int=32,', sig) and sig.rstrip().endswith(')->TrainResult:'), sig
     from foodvision_fastai.train import train_foodvision
-    row = [c.strip() for c in entry.locator('tr', has_text='epochs').first.locator('td').all_inner_texts()]
-    assert row == ['epochs', 'int', '5', plain(docments(train_foodvision)['epochs'])], row
+    row = [c.strip() for c in entry.locator('tr', has_text=docments(train_foodvision)['bs']).first.locator('td').all_inner_texts()]
+    assert row == ['bs', 'int', '32', plain(docments(train_foodvision)['bs'])], row
     n, shown = pictures_shown(page)
     assert shown == n, f'{shown} of {n} pictures shown'
     shot = tmp_path/'docs.png'
