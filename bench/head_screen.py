@@ -49,6 +49,10 @@ RECIPES = {  # name -> (archs averaged, with TTA, head training options); the fi
     'ensemble 3ep + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(epochs=3)),
     'ensemble linear head + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(lin_ftrs=[])),
     'ensemble linear head 3ep + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(lin_ftrs=[], epochs=3)),
+    'ensemble 3ep lr1e-3 + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(epochs=3, lr=1e-3)),
+    'ensemble 3ep dropout 0.25 + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(epochs=3, ps=0.25)),
+    'ensemble 3ep hidden 256 + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(epochs=3, lin_ftrs=[256])),
+    'ensemble 3ep hidden 1024 + TTA': (['mobilenet_v2', 'efficientnet_lite0'], True, dict(epochs=3, lin_ftrs=[1024])),
 }
 
 _pool = AdaptiveConcatPool2d()
@@ -135,7 +139,7 @@ def main():
     n_test, n_hold = len(caches[a.archs[0]]['test']['Y']), len(hold)
     lines = [f'Head-only recipes on cached frozen-body features (`bench/head_screen.py`), seeds {" ".join(map(str, a.seeds))}; '
              f'{n_test} test photos, {n_hold} hold-out photos. Ensemble: the mean of the probabilities of MobileNetV2 and EfficientNet-Lite0. '
-             'Epochs 5, lr 2e-3 and fastai\'s head (2 linear layers) unless the name says otherwise; "linear head": one linear layer.', '',
+             'Epochs 5, lr 2e-3 and fastai\'s head (2 linear layers, 512 units between them) unless the name says otherwise; "linear head": one linear layer; "hidden N": N units between the two.', '',
              f'| recipe | test correct of {n_test}, per seed | mean ± sd | hold-out acc (mean ± sd) |', '|---|---|---|---|']
     print('\n'.join(lines), flush=True)
     for name, (archs, tta, kw) in RECIPES.items():
