@@ -4,7 +4,7 @@ import csv, json, subprocess, sys, textwrap
 from pathlib import Path
 import torch
 from PIL import Image
-from foodvision_fastai.models import DEFAULT_ARCH
+from foodvision_fastai.models import DEFAULT_ARCH, get_arch
 from foodvision_fastai.test_utils import run_cli
 from foodvision_fastai.train import default_epochs
 
@@ -14,7 +14,7 @@ def test_default_bar(mini_metrics):
     assert (m['n_test'], m['vocab']) == (75, ['pizza', 'steak', 'sushi'])
     assert m['n_correct'] >= 70, m['n_correct']
     if m['device'] == 'cpu': assert m['train_seconds'] < 180, m['train_seconds']
-    epochs, members = default_epochs(DEFAULT_ARCH), DEFAULT_ARCH.split('+')
+    epochs, members = default_epochs(DEFAULT_ARCH), get_arch(DEFAULT_ARCH).members
     assert [(h['member'], h['epoch']) for h in m['history']] == [(a, e) for a in members for e in range(1, epochs+1)]
 
 def test_metrics_json(mini_metrics):
