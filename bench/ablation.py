@@ -10,7 +10,7 @@ times the piece each one touches (median over repeated calls, after a warm-up):
 It prints a Markdown table and writes it to `--out`; `bench/run.py` adds it to its report.
 """
 from __future__ import annotations
-import argparse, statistics, time, warnings
+import argparse, shutil, statistics, time, warnings
 from pathlib import Path
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
@@ -120,5 +120,6 @@ def main():
           'The "model alone" rows time the network on one normalized image.\n\n' + table(rows) + '\n')
     print(md)
     if args.out: Path(args.out).write_text(md)
+    if args.model is None: shutil.rmtree(Path(model_dir).parent)  # the run trained here, not one given
 
 if __name__ == '__main__': main()

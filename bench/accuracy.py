@@ -10,7 +10,7 @@ Updates the CSV as it goes, one row per candidate, seed and evaluation (the rows
 cut-short run keeps what it finished), with the precision the training ran in (bf16 where the CPU has it, else fp32),
 and prints the summary table (mean and standard deviation over the seeds) in Markdown at the end."""
 from __future__ import annotations
-import argparse, csv, hashlib, statistics, tempfile
+import argparse, csv, hashlib, shutil, statistics, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,7 +93,8 @@ def main():
                 row = [name, seed, tta, int((pt.argmax(1)==tt).sum()), len(tt), round(float((ph.argmax(1)==th).float().mean()), 4), round(r.train_seconds, 1),
                        read_metrics(r.out)['settings']['precision']]
                 w.writerow(dict(zip(cols, row))); f.flush(); rows.append(row); print(row, flush=True)
-    f.close()
+            shutil.rmtree(r.out)  # the rows are what is kept: ten runs of an ensemble would leave hundreds of MB behind
+    f.close(); shutil.rmtree(tmp)
     print('\n| candidate | TTA | test correct of 75, seeds ' + ' '.join(map(str, a.seeds)) + ' | mean ± sd | hold-out acc (mean ± sd) | training s |')
     print('|---|---|---|---|---|---|')
     for name in a.candidates:

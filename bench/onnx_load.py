@@ -33,6 +33,7 @@ def main():
         runs = [json.loads(subprocess.run([sys.executable, '-c', CODE, str(folder), photo], capture_output=True, text=True, check=True).stdout.splitlines()[-1])
                 for _ in range(a.reps)]
         res[name] = runs
+    shutil.rmtree(old.parent)
     print(f"| model files | load_model (s, median of {a.reps}) | one photo to probabilities (ms, median) | runtime |\n|---|---|---|---|")
     for name, runs in res.items():
         print(f"| {name} | {statistics.median(r['load_s'] for r in runs):.3f} | {statistics.median(r['latency_ms'] for r in runs):.1f} | {runs[0]['runtime']} |")
