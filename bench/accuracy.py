@@ -17,9 +17,11 @@ from pathlib import Path
 import torch
 import fastai.vision.learner as fvl
 from fastai.callback.mixup import MixUp
+from fastai.data.transforms import Normalize
 
 from foodvision_fastai.callbacks import auto_precision
 from foodvision_fastai.data import get_data
+from foodvision_fastai.dataloaders import foodvision_dls
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
 from foodvision_fastai.train import train_foodvision, read_metrics
@@ -40,7 +42,25 @@ CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out); ar
     'mobilenet_v2+efficientnet_lite0 3ep': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3),
     'efficientnet_lite0+efficientnet_lite2': dict(arch='efficientnet_lite0+efficientnet_lite2', epochs=5),
     'mobilenet_v2+efficientnet_lite0 3ep hidden 256': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3, hidden=256),  # head_screen's best
+    'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 3ep': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=3),
+    'mobilenet_v2+efficientnet_lite0 3ep judged at 256px': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3, eval_size=256),  # trained at 224
 }
+
+@contextmanager
+def eval_side(learn, data:Path, size:int|None):
+    """Judge `learn` on photos at side `size` instead of the side it was trained at ("FixRes": the training's random zoom makes
+    objects look larger than a centre crop at the same side does); an ensemble's members then see that side too."""
+    if size is None: yield; return
+    dls, m = learn.dls, learn.model
+    sizes = m.sizes.clone() if hasattr(m, 'sizes') else None
+    learn.dls = foodvision_dls(data, size=size, num_workers=0)
+    norm = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]  # a single model's normalization (an ensemble's members normalize)
+    if norm: learn.dls.add_tfms(norm, 'after_batch')
+    if sizes is not None: m.sizes[:] = size
+    try: yield
+    finally:
+        learn.dls = dls
+        if sizes is not None: m.sizes.copy_(sizes)
 
 @contextmanager
 def head_hidden(n:int|None):
@@ -86,10 +106,11 @@ def main():
         for name in a.candidates:
             kw = dict(CANDIDATES[name])
             if kw.get('cbs')=='mixup': kw['cbs'] = [MixUp()]
+            size = kw.pop('eval_size', None)
             with head_hidden(kw.pop('hidden', None)):
                 r = train_foodvision(d10, seed=seed, out=tmp/f'{name}-{seed}'.replace(' ', '_'), quiet=True, **kw)
             for tta in (False, True):
-                (pt, tt), (ph, th) = (probabilities(r.learn, items, tta) for items in sets.values())
+                with eval_side(r.learn, d10, size): (pt, tt), (ph, th) = (probabilities(r.learn, items, tta) for items in sets.values())
                 row = [name, seed, tta, int((pt.argmax(1)==tt).sum()), len(tt), round(float((ph.argmax(1)==th).float().mean()), 4), round(r.train_seconds, 1),
                        read_metrics(r.out)['settings']['precision']]
                 w.writerow(dict(zip(cols, row))); f.flush(); rows.append(row); print(row, flush=True)
