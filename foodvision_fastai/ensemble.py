@@ -39,8 +39,10 @@ def ensemble_learner(dls, # `DataLoaders` of `foodvision_dls` at the ensemble's 
                      arch:str, # The ensemble's name: its members joined by '+'
                     )->Learner:
     "A fastai `Learner` of the averaged members: its predictions, TTA and interpretation work as for one model."
+    hidden = {getattr(l, 'hidden', None) for l in learners}
+    if len(hidden)>1: raise FoodVisionError(f"the members of an ensemble must have heads of the same size (hidden), not {sorted(map(str, hidden))}")
     learn = Learner(dls, ensemble_of(learners).to(dls.device), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
-    learn.arch_name = arch
+    learn.arch_name, learn.hidden = arch, hidden.pop()
     return learn
 
 # %% ../nbs/08a_ensemble.ipynb #c8972177

@@ -99,7 +99,7 @@ def reusable(m:dict|None, # `run_metrics` of the run folder
 _COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'options', 'validation', 'status', 'valid_accuracy', 'test_accuracy', 'test_loss', 'precision', 'train_seconds',
             'model_mb', 'latency_ms', 'classes', 'reason']
 
-_OPTIONS_SHOWN = ('fine_tune', 'freeze_epochs', 'valid_pct', 'labels', 'columns', 'save_best', 'monitor', 'patience', 'balance', 'augment', 'tta', 'precision')
+_OPTIONS_SHOWN = ('hidden', 'fine_tune', 'freeze_epochs', 'valid_pct', 'labels', 'columns', 'save_best', 'monitor', 'patience', 'balance', 'augment', 'tta', 'precision')
 _DEFAULTS = train_options()
 
 def _row(spec:dict, run_dir:Path, status:str, options:dict, m:dict|None=None, reason:str='')->dict:

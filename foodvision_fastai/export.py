@@ -59,14 +59,15 @@ def save_model(learn, # A trained `Learner` from `foodvision_learner`
     model = get_model(learn.model)
     sd = {k: v.detach().cpu().float().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous() for k,v in model.state_dict().items()}
     with atomic_path(wpath) as tmp: save_file(sd, str(tmp), metadata={'format': MODEL_FORMAT})
-    cpu = get_arch(learn.arch_name).create_model(len(learn.dls.vocab)).eval()  # a copy: `learn`'s model stays as it is
+    hidden = getattr(learn, 'hidden', None)  # the head's size, when not fastai's (`foodvision_learner`)
+    cpu = get_arch(learn.arch_name).create_model(len(learn.dls.vocab), hidden).eval()  # a copy: `learn`'s model stays as it is
     cpu.load_state_dict(sd)
     onnx = onnx_bytes(cpu, learn.dls.img_size)
     if onnx is not None:
         with atomic_path(wpath.with_name('model.onnx')) as tmp: tmp.write_bytes(onnx)
     write_json(cpath, dict(format=MODEL_FORMAT, arch=learn.arch_name, vocab=list(map(str, learn.dls.vocab)), size=learn.dls.img_size,
                            mean=norm[0].mean.flatten().tolist() if norm else None, std=norm[0].std.flatten().tolist() if norm else None,
-                           onnx='model.onnx' if onnx is not None else None, preprocess=PREPROCESS))
+                           onnx='model.onnx' if onnx is not None else None, preprocess=PREPROCESS, **({'hidden': hidden} if hidden else {})))
     return wpath
 
 # %% ../nbs/07_export.ipynb #a5d21286
@@ -116,6 +117,8 @@ def read_model_config(cpath:Path, # A `model.json`
     v = cfg.get('vocab')
     if not (isinstance(v, list) and len(v)>=2 and all(isinstance(c, str) for c in v) and len(set(v))==len(v)): bad('vocab', 'a list of 2 or more different class names')
     if not (type(cfg.get('size')) is int and cfg['size']>=MIN_SIZE): bad('size', f'a whole number of pixels, at least {MIN_SIZE}')
+    h = cfg.get('hidden')
+    if h is not None and not (type(h) is int and h>0): bad('hidden', "a positive whole number of the head's units, or absent")
     for k in ('mean', 'std'):
         x = cfg.get(k)
         if x is not None and not (isinstance(x, list) and len(x)==3 and all(isinstance(n, (int, float)) and math.isfinite(n) and (k=='mean' or n>0) for n in x)):
@@ -165,7 +168,7 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
     cfg = read_model_config(cpath)
     try: sd = load_file(str(wpath))
     except Exception as e: raise FoodVisionError(f"{wpath} is damaged or not a safetensors file ({e}); copy or export it again") from None
-    model = get_arch(cfg['arch']).create_model(len(cfg['vocab']))
+    model = get_arch(cfg['arch']).create_model(len(cfg['vocab']), cfg.get('hidden'))
     try: model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         raise FoodVisionError(f"{wpath} does not fit {cfg['arch']} with {len(cfg['vocab'])} classes {cfg['vocab']} "

@@ -61,11 +61,14 @@ class Arch:
     def fn(self): return torchvision.models.get_model_builder(self.name)
     @property
     def url(self)->str|None: return self.weights.url if self.weights is not None else None
-    def create_model(self, n_out:int)->nn.Module:
+    def create_model(self, n_out:int, # Number of classes
+                     hidden:int|None=None, # Units between the head's two linear layers (fastai's `lin_ftrs=[hidden]`); default fastai's 512
+                    )->nn.Module:
         "The fastai model (body and head) for `n_out` classes, without pretrained weights (they are loaded after)."
-        if self.members: return Ensemble([get_arch(m).create_model(n_out) for m in self.members])
-        if self.timm_name: return create_timm_model(self.timm_name, n_out, pretrained=False)[0]
-        return create_vision_model(self.fn, n_out, pretrained=False)
+        if self.members: return Ensemble([get_arch(m).create_model(n_out, hidden) for m in self.members])
+        head = dict(lin_ftrs=[hidden] if hidden else None)
+        if self.timm_name: return create_timm_model(self.timm_name, n_out, pretrained=False, **head)[0]
+        return create_vision_model(self.fn, n_out, pretrained=False, **head)
     def __repr__(self):
         what = f"ensemble of {', '.join(self.members)}" if self.members else self.weights or 'timm ' + self.timm_name
         return f"Arch({self.name}, {what}, {self.size}px)"
@@ -240,13 +243,16 @@ def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
                        pretrained:bool=True, # Start from ImageNet weights (and freeze the body)
                        weights_path:Path|str|None=None, # Local copy of the weights file (see `ensure_weights`)
                        freeze_bn:bool=True, # Frozen layers keep their ImageNet batchnorm (no `train_bn`, `BnFreeze`)
+                       hidden:int|None=None, # Units between the head's two linear layers (fastai's `lin_ftrs=[hidden]`); default fastai's 512
                        quiet:bool=False, # No progress bars
                        **kwargs, # Passed to `vision_learner`
                       ):
     "A fastai `Learner` for `arch` on `dls`, with its pretrained normalization and a frozen body when `pretrained`."
     a = get_arch(arch)
     if a.members: raise FoodVisionError(f"{a.name} is an ensemble: train it with train_foodvision (which trains each member), not foodvision_learner")
+    if hidden is not None and not (isinstance(hidden, int) and hidden>0): raise FoodVisionError(f"hidden must be a positive whole number of units, e.g. 256, not {hidden!r}")
     f = ensure_weights(a, weights_path, quiet) if pretrained else None
+    if hidden: kwargs['lin_ftrs'] = [hidden]
     if freeze_bn: kwargs = dict(kwargs, train_bn=False, cbs=L(kwargs.get('cbs'))+[BnFreeze()])
     kwargs['metrics'] = kwargs.get('metrics', accuracy)
     if not a.timm_name: learn = vision_learner(dls, a.fn, pretrained=pretrained, **kwargs)
@@ -256,5 +262,5 @@ def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
         except (OSError, RuntimeError) as e:  # the hub cannot be reached, or the file is not this model's weights
             raise FoodVisionError(f"pretrained weights for timm model {a.timm_name} are not available ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                                   f"run once with network (timm caches them), or pass weights_path=<file of its weights> (--weights_path)") from None
-    learn.arch_name = a.name
+    learn.arch_name, learn.hidden = a.name, hidden  # what `save_model` needs to build the model again
     return learn

@@ -131,7 +131,7 @@ def _fit(learn, epochs, lr, fine_tune, freeze_epochs, start):
 
 # %% ../nbs/08_train.ipynb #d14e88c8
 def check_options(epochs:int, size:int, bs:int, freeze_epochs:int, num_workers:int|None, lr:float|str, monitor:str='valid_loss',
-                  patience:int|None=None, balance:str|None=None):
+                  patience:int|None=None, balance:str|None=None, hidden:int|None=None):
     "A `FoodVisionError` for the first option that training could not run with, before any work is done."
     if monitor not in MONITORS: raise FoodVisionError(f"monitor must be one of {', '.join(MONITORS)}, not {monitor!r}")
     if balance not in BALANCES: raise FoodVisionError(f"balance must be 'loss' or 'sampler' (or none), not {balance!r}")
@@ -139,7 +139,7 @@ def check_options(epochs:int, size:int, bs:int, freeze_epochs:int, num_workers:i
     whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
     for k, v, lo, why in (('epochs', epochs, 1, ''), ('freeze_epochs', freeze_epochs, 1, ''),
                           ('bs', bs, 2, ': the head\'s BatchNorm needs at least 2 images per batch'),
-                          ('size', size, MIN_SIZE, f': the pretrained body shrinks images {MIN_SIZE} times')):
+                          ('size', size, MIN_SIZE, f': the pretrained body shrinks images {MIN_SIZE} times'))+((('hidden', hidden, 1, ' (units in the head)'),) if hidden is not None else ()):
         if not whole(v) or v<lo: raise FoodVisionError(f"{k} must be a whole number of at least {lo}{why}, not {v!r}")
     if num_workers is not None and (not whole(num_workers) or num_workers<0): raise FoodVisionError(f"num_workers must be 0 or more, not {num_workers!r}")
     if not isinstance(lr, str) and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr>0):
@@ -202,6 +202,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                      lr:float|str=2e-3, # Maximum learning rate, or 'find' to pick it with `lr_find`
                      size:int|None=None, # Image side in pixels; default the arch's own (224 for most, 240 and 260 for EfficientNet-Lite1 and -Lite2)
                      bs:int=32, # Batch size
+                     hidden:int|None=None, # Units between the head's two linear layers (fastai's `lin_ftrs=[hidden]`); default fastai's 512
                      seed:int|None=42, # Random seed (None: not seeded); on the CPU the same seed gives the same result
                      fine_tune:bool=False, # Unfreeze the body after `freeze_epochs` (fastai's `fine_tune`); default: frozen body throughout
                      freeze_epochs:int=1, # Epochs with a frozen body first, with `fine_tune`
@@ -233,7 +234,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
         return train_ensemble(**args)
     options = train_options(**{k: v for k,v in locals().items() if k!='cbs'})
     size = size or get_arch(arch).size
-    check_options(epochs, size, bs, freeze_epochs, num_workers, lr, monitor, patience, balance)
+    check_options(epochs, size, bs, freeze_epochs, num_workers, lr, monitor, patience, balance, hidden)
     if tensorboard: tensorboard_cb(None)  # installed? (before any work)
     path = get_data(data, quiet=quiet)
     out = check_out(out, arch, overwrite, resume, data=path)
@@ -244,7 +245,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
     if (save_best or patience) and lay.valid_is_test:
         raise FoodVisionError(f"save_best and patience choose by the validation set, which is the test set here ({lay.origin['valid']}): that would overstate the test accuracy; give valid_pct (e.g. 0.2) or a valid/ folder")
     loss = dict(loss_func=CrossEntropyLossFlat(weight=torch.tensor([class_weights(lay.counts()['train'])[c] for c in dls.vocab], device=dls.device))) if balance=='loss' else {}
-    learn = foodvision_learner(dls, arch, weights_path=weights_path, quiet=quiet, **loss)
+    learn = foodvision_learner(dls, arch, weights_path=weights_path, hidden=hidden, quiet=quiet, **loss)
     _describe_data(dls, quiet)
     speed_up(learn, precision)
     lr = _pick_lr(learn, lr, quiet)

@@ -16,7 +16,7 @@ ARCH = 'mobilenet_v2+efficientnet_lite0'
 def ensemble(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('ensemble')
     data = make_dataset(tmp/'data', n_train=4, n_test=2)
-    r = run_cli('foodvision_train', '--data', data, '--arch', ARCH, '--epochs', 1, '--size', 32, '--bs', 4, '--n_preds', 4, '--quiet', '--out', tmp/'run')
+    r = run_cli('foodvision_train', '--data', data, '--arch', ARCH, '--epochs', 1, '--size', 32, '--bs', 4, '--hidden', 16, '--n_preds', 4, '--quiet', '--out', tmp/'run')
     assert r.returncode == 0, r.stderr[-3000:]
     return tmp, data, tmp/'run', r
 
@@ -26,7 +26,7 @@ def test_train_saves_one_model_and_its_members(ensemble):
         assert (run/f).exists(), f
     for m in ARCH.split('+'): assert (run/'members'/m/'model.onnx').exists() and (run/'members'/m/'history.csv').exists(), m
     cfg = json.loads((run/'model.json').read_text())
-    assert (cfg['arch'], cfg['mean'], cfg['onnx']) == (ARCH, None, 'model.onnx')
+    assert (cfg['arch'], cfg['mean'], cfg['onnx'], cfg['hidden']) == (ARCH, None, 'model.onnx', 16)  # a head of 16 units (--hidden), built so again by predict
     assert r.stdout.strip().splitlines()[-1].startswith('test accuracy ') and r.stderr.strip() == ''
 
 def test_predict_and_standalone_program_agree(ensemble):
@@ -53,8 +53,10 @@ def test_predict_and_standalone_program_agree(ensemble):
     standalone = torch.tensor(json.loads(s.stdout))
     assert len(imgs) == 6 and torch.allclose(cli, torch_, atol=1e-4) and torch.allclose(standalone, torch_, atol=1e-4)
 
-def test_an_ensemble_of_unknown_archs_is_one_line(ensemble):
+@pytest.mark.parametrize('args, says', [(('--arch', 'mobilenet_v2+vgg99'), "unknown arch 'vgg99'"),
+                                        (('--arch', ARCH, '--hidden', 0), 'hidden must be a whole number of at least 1')])
+def test_bad_ensemble_options_are_one_line(ensemble, args, says):
     tmp, data, *_ = ensemble
-    r = run_cli('foodvision_train', '--data', data, '--arch', 'mobilenet_v2+vgg99', '--out', tmp/'bad')
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and "unknown arch 'vgg99'" in r.stderr, r.stderr[-2000:]
+    r = run_cli('foodvision_train', '--data', data, *args, '--out', tmp/'bad')
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and says in r.stderr, r.stderr[-2000:]
     assert not (tmp/'bad').exists()
