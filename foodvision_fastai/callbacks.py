@@ -87,20 +87,35 @@ class _FoldedForward:
         self.bns = [m for m in part.modules() if isinstance(m, nn.BatchNorm2d)]
         self.tensors = list(part.parameters()) + list(part.buffers())
         self.versions = [t._version for t in self.tensors]  # an in-place change (`load_state_dict`, an optimizer step) bumps them
-    def valid(self)->bool:
-        return not any(b.training for b in self.bns) and not any(t.requires_grad for t in self.tensors) and [t._version for t in self.tensors]==self.versions
+    def current(self)->bool: return not any(t.requires_grad for t in self.tensors) and [t._version for t in self.tensors]==self.versions
+    def valid(self)->bool: return not any(b.training for b in self.bns) and self.current()
     def __call__(self, *args, **kwargs): return (self.folded if self.valid() else self.own)(*args, **kwargs)
 
 # %% ../nbs/06_callbacks.ipynb #7cd03bd2
 class FoldBN(Callback):
-    "During `fit`, run each of `frozen_parts` of the model as its `fold_bn` copy while that is valid; the model's modules stay as they are."
+    "Run each of `frozen_parts` of the model as its `fold_bn` copy in `fit` and `get_preds`, while it is valid; the model's modules stay as they are."
     order = ChannelsLast.order+1  # after channels-last, so that the copies have that layout too
-    def before_fit(self):
-        self.after_fit()  # a fit that ended in an exception left its copies in place
-        self.parts = [p for p in frozen_parts(self.model) if (f := fold_bn(p)) is not None and not p.__dict__.update(forward=_FoldedForward(p, f))]
-    def after_fit(self):
-        for p in getattr(self, 'parts', []): p.__dict__.pop('forward', None)
-        self.parts = []
+    _stateattrs = ('folds', 'in_fit')  # not pickled with the learner (`learn.export`)
+    def __init__(self): self._init_state()
+    def _init_state(self): self.folds, self.in_fit = {}, False
+    def _fold(self):
+        "Put each frozen part's copy in place: the one made before while its weights are unchanged, else a new one (None: it does not fold)."
+        self._unfold()
+        folds = {}
+        for p in frozen_parts(self.model):
+            f = self.folds.get(p, 'new')
+            if f=='new' or (f is not None and not f.current()): f = None if (c := fold_bn(p)) is None else _FoldedForward(p, c)
+            folds[p] = f
+            if f is not None: p.forward = f
+        self.folds = folds
+    def _unfold(self):
+        for p in self.folds: p.__dict__.pop('forward', None)
+    def before_fit(self): self.in_fit = True; self._fold()
+    def after_fit(self): self.in_fit = False; self._unfold()
+    def before_validate(self):  # `get_preds`, `tta` and `predict` outside `fit`
+        if not self.in_fit: self._fold()
+    def after_validate(self):
+        if not self.in_fit: self._unfold()
 
 # %% ../nbs/06_callbacks.ipynb #a8e1c0d2
 def auto_precision(cuda:bool, # Whether the training runs on a CUDA GPU

@@ -15,6 +15,7 @@ from fastai.torch_core import get_model, set_seed
 from .core import FoodVisionError, check_out, run_folder
 from .data import get_data
 from .dataloaders import foodvision_dls
+from .callbacks import FoldBN
 from .models import Ensemble, get_arch
 from .train import TrainResult, train_foodvision, default_epochs, train_options, read_metrics, save_run, _results
 
@@ -41,7 +42,7 @@ def ensemble_learner(dls, # `DataLoaders` of `foodvision_dls` at the ensemble's 
     "A fastai `Learner` of the averaged members: its predictions, TTA and interpretation work as for one model."
     hidden = {getattr(l, 'hidden', None) for l in learners}
     if len(hidden)>1: raise FoodVisionError(f"the members of an ensemble must have heads of the same size (hidden), not {sorted(map(str, hidden))}")
-    learn = Learner(dls, ensemble_of(learners).to(dls.device), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+    learn = Learner(dls, ensemble_of(learners).to(dls.device), loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=FoldBN())  # predictions with folded bodies
     learn.arch_name, learn.hidden = arch, hidden.pop()
     return learn
 
