@@ -6,6 +6,7 @@
 times the piece each one touches (median over repeated calls, after a warm-up):
   data        one test image file -> the model's 224 px uint8 tensor
   train step  forward + backward + Adam step on one batch of 32 real training images, MobileNetV2, frozen body
+  fit         3 epochs of `fit_one_cycle` on the 225 training images (each validated on the 75 test images), MobileNetV2
   predict     one image at batch 1: the model alone, then the whole `predict(model, path)`
 It prints a Markdown table and writes it to `--out`; `bench/run.py` adds it to its report.
 """
@@ -48,26 +49,48 @@ def train_rows(data)->list:
     import torch
     from foodvision_fastai.dataloaders import foodvision_dls
     from foodvision_fastai.models import foodvision_learner
-    from foodvision_fastai.callbacks import cpu_has_bf16
+    from foodvision_fastai.callbacks import cpu_has_bf16, fold_bn
     dls = foodvision_dls(data, bs=32, num_workers=0, device='cpu')
     xb, yb = dls.one_batch()
-    def step_fn(freeze_bn, channels_last, bf16):
+    def step_fn(freeze_bn, channels_last, bf16, fold=False):
         learn = foodvision_learner(dls, freeze_bn=freeze_bn, quiet=True)
         model, opt = learn.model.train(), learn.opt
         if freeze_bn: learn.bn_freeze('before_train')  # what fit does: the frozen body's BatchNorm in eval mode
         x = xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
         if channels_last: model.to(memory_format=torch.channels_last)
+        body = fold_bn(model[0]) if fold else model[0]  # what `FoldBN` runs during fit
         def step():
             with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
-                loss = learn.loss_func(model(x).float(), yb)
+                loss = learn.loss_func(model[1](body(x)).float(), yb)
             loss.backward(); opt.step(); opt.zero_grad()
         return step
     rows = [('train step', "fastai's default: BatchNorm of the frozen body trainable (`train_bn=True`), fp32", ms(step_fn(False, False, False), 5, 1)),
             ('train step', '+ frozen BatchNorm (`freeze_bn=True`: no gradients through the body)', ms(step_fn(True, False, False), 5, 1)),
-            ('train step', '+ channels-last', ms(step_fn(True, True, False), 5, 1))]
-    if cpu_has_bf16(): rows.append(('train step', '+ bfloat16 autocast (AVX512-BF16 CPU)', ms(step_fn(True, True, True), 5, 1)))
+            ('train step', '+ channels-last', ms(step_fn(True, True, False), 5, 1)),
+            ('train step', "+ the frozen body's BatchNorm folded into its convolutions (`FoldBN`)", ms(step_fn(True, True, False, True), 5, 1))]
+    if cpu_has_bf16(): rows.append(('train step', '+ bfloat16 autocast (AVX512-BF16 CPU)', ms(step_fn(True, True, True, True), 5, 1)))
     else: rows.append(('train step', '+ bfloat16 autocast: not measured, this CPU has no AVX512-BF16', None))
     return rows
+
+
+def fit_rows(data)->list:
+    "One `fit_one_cycle(3)` of MobileNetV2 on the real training set (and its validation each epoch) in fp32, as `train_foodvision` runs it, without `FoldBN` and with it."
+    from fastai.torch_core import set_seed
+    from foodvision_fastai.dataloaders import foodvision_dls
+    from foodvision_fastai.models import foodvision_learner
+    from foodvision_fastai.callbacks import speed_up, FoldBN
+    dls = foodvision_dls(data, bs=32, num_workers=0, device='cpu')
+    def fit(fold:bool, memo:bool)->float:
+        learn = speed_up(foodvision_learner(dls, quiet=True), 'fp32')
+        learn.remove_cb(FoldBN)
+        if fold: learn.add_cb(FoldBN(memo=memo))
+        set_seed(1, reproducible=True)
+        t = time.perf_counter()
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 2e-3)
+        return 1000*(time.perf_counter()-t)
+    return [('fit, 3 epochs', 'frozen BatchNorm, channels-last, fp32 (as above), without `FoldBN`', fit(False, False)),
+            ('fit, 3 epochs', "+ the frozen body's BatchNorm folded into its convolutions", fit(True, False)),
+            ('fit, 3 epochs', "+ the body's outputs for the validation photos computed in the first epoch only (`FoldBN`'s memo)", fit(True, True))]
 
 
 def predict_rows(model_dir, paths)->list:
@@ -115,7 +138,7 @@ def main():
         import tempfile
         from foodvision_fastai.train import train_foodvision
         model_dir = train_foodvision(data, epochs=1, out=Path(tempfile.mkdtemp())/'run', quiet=True).out
-    rows = data_rows(paths) + train_rows(data) + predict_rows(model_dir, paths)
+    rows = data_rows(paths) + train_rows(data) + fit_rows(data) + predict_rows(model_dir, paths)
     md = (f'Threads: {torch.get_num_threads()}. In brackets: the time relative to the first row of the same piece. '
           'The "model alone" rows time the network on one normalized image.\n\n' + table(rows) + '\n')
     print(md)

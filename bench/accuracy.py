@@ -43,7 +43,7 @@ CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out); ar
     'mobilenet_v2+efficientnet_lite0 3ep hidden 256': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3, hidden=256),  # head_screen's best
     'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 3ep': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=3),
     'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 3ep hidden 256': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=3, hidden=256),
-    'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 2ep': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=2),
+    'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 2ep hidden 256': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=2, hidden=256),
     'mobilenet_v2+efficientnet_lite0 3ep judged at 256px': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3, eval_size=256),  # trained at 224
 }
 

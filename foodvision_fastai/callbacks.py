@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_callbacks.ipynb #b699e16a
 from __future__ import annotations
-import math, re, time
+import hashlib, math, re, time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,20 +83,33 @@ def fold_bn(body:nn.Module, # A module whose batchnorm layers run in eval mode, 
 class _FoldedForward:
     "`part`'s forward: its `fold_bn` copy while the part is as it was folded (frozen, batchnorm in eval mode, no weight changed since), else its own."
     def __init__(self, part, folded):
-        self.folded, self.own = folded, type(part).forward.__get__(part)
+        self.folded, self.own, self.memo = folded, type(part).forward.__get__(part), None
         self.bns = [m for m in part.modules() if isinstance(m, nn.BatchNorm2d)]
         self.tensors = list(part.parameters()) + list(part.buffers())
         self.versions = [t._version for t in self.tensors]  # an in-place change (`load_state_dict`, an optimizer step) bumps them
     def current(self)->bool: return not any(t.requires_grad for t in self.tensors) and [t._version for t in self.tensors]==self.versions
     def valid(self)->bool: return not any(b.training for b in self.bns) and self.current()
-    def __call__(self, *args, **kwargs): return (self.folded if self.valid() else self.own)(*args, **kwargs)
+    def __call__(self, *args, **kwargs):
+        if not self.valid(): return self.own(*args, **kwargs)
+        if self.memo is None or len(args)!=1 or kwargs or torch.is_grad_enabled() or args[0].device.type!='cpu': return self.folded(*args, **kwargs)
+        return self.remembered(args[0])
+    def remembered(self, x, # A batch without gradient on the CPU, e.g. of the validation set
+                   max_mb:int=512, # Outputs kept at most
+                  ):
+        "The folded copy's output for `x`, computed once for the same pixels as long as `memo` is on."
+        key = (tuple(x.shape), x.dtype, hashlib.blake2b(x.numpy().tobytes(), digest_size=16).digest())
+        if (out := self.memo.get(key)) is None:
+            out = self.folded(x)
+            if sum(o.nbytes for o in self.memo.values()) + out.nbytes <= max_mb*2**20: self.memo[key] = out
+        return out
 
 # %% ../nbs/06_callbacks.ipynb #7cd03bd2
 class FoldBN(Callback):
-    "Run each of `frozen_parts` of the model as its `fold_bn` copy in `fit` and `get_preds`, while it is valid; the model's modules stay as they are."
+    "Run each of `frozen_parts` of the model as its `fold_bn` copy in `fit` and `get_preds` while it is valid, and remember its outputs for the validation set in a fit; the model's modules stay as they are."
     order = ChannelsLast.order+1  # after channels-last, so that the copies have that layout too
     _stateattrs = ('folds', 'in_fit')  # not pickled with the learner (`learn.export`)
-    def __init__(self): self._init_state()
+    def __init__(self, memo:bool=True): # Remember the body's outputs for the validation set in a fit
+        self.memo = memo; self._init_state()
     def _init_state(self): self.folds, self.in_fit = {}, False
     def _fold(self):
         "Put each frozen part's copy in place: the one made before while its weights are unchanged, else a new one (None: it does not fold)."
@@ -110,8 +123,14 @@ class FoldBN(Callback):
         self.folds = folds
     def _unfold(self):
         for p in self.folds: p.__dict__.pop('forward', None)
-    def before_fit(self): self.in_fit = True; self._fold()
-    def after_fit(self): self.in_fit = False; self._unfold()
+    def before_fit(self):
+        self.in_fit = True; self._fold()
+        for f in self.folds.values():
+            if f is not None and self.memo: f.memo = {}  # in a fit the validation photos are the same every epoch: the body's outputs for them too
+    def after_fit(self):
+        self.in_fit = False; self._unfold()
+        for f in self.folds.values():
+            if f is not None: f.memo = None
     def before_validate(self):  # `get_preds`, `tta` and `predict` outside `fit`
         if not self.in_fit: self._fold()
     def after_validate(self):
