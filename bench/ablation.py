@@ -76,10 +76,11 @@ def train_rows(data)->list:
 def fit_rows(data)->list:
     "One `fit_one_cycle(3)` of MobileNetV2 on the real training set (and its validation each epoch) in fp32, as `train_foodvision` runs it, without `FoldBN` and with it."
     from fastai.torch_core import set_seed
+    import fastai.callback.schedule  # noqa: F401 (`Learner.fit_one_cycle`)
     from foodvision_fastai.dataloaders import foodvision_dls
     from foodvision_fastai.models import foodvision_learner
     from foodvision_fastai.callbacks import speed_up, FoldBN
-    dls = foodvision_dls(data, bs=32, num_workers=0, device='cpu')
+    dls = foodvision_dls(data, bs=32, num_workers=0)
     def fit(fold:bool, memo:bool)->float:
         learn = speed_up(foodvision_learner(dls, quiet=True), 'fp32')
         learn.remove_cb(FoldBN)

