@@ -26,7 +26,7 @@ from .core import FoodVisionError, atomic_path, sha256sum
 # %% auto #0
 __all__ = ['ARCHS', 'W', 'MOBILENET_V2_PYPI', 'LITE_PYPI', 'DEFAULT_ARCH', 'features_split', 'PyPIWeights', 'Arch',
            'register_arch', 'map_lite', 'get_arch', 'Ensemble', 'ensemble_arch', 'weights_file', 'ensure_weights',
-           'list_archs', 'foodvision_learner']
+           'list_archs', 'check_hidden', 'foodvision_learner']
 
 # %% ../nbs/05_models.ipynb #13fadb69
 def features_split(m:nn.Module, # A `vision_learner` model: body (a cut torchvision model whose first child is `features`) and head
@@ -237,6 +237,12 @@ def list_archs(pattern:str|None=None, # Also the timm models whose names match t
             rows.append(dict(arch=n, source='timm', size=get_arch(n).size, weights='cached' if _timm_cached(n) else 'download (Hugging Face)'))
     return rows
 
+# %% ../nbs/05_models.ipynb #1f20ef76
+def check_hidden(hidden:int|None, # Units between the head's two linear layers, or None for fastai's 512
+                ):
+    "A `FoodVisionError` unless `hidden` is None or a whole number of at least 1."
+    if hidden is not None and not (type(hidden) is int and hidden>=1): raise FoodVisionError(f"hidden must be a whole number of at least 1 (units in the head), not {hidden!r}")
+
 # %% ../nbs/05_models.ipynb #9e62ece4
 def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
                        arch:str='mobilenet_v2', # A key of `ARCHS`
@@ -250,7 +256,7 @@ def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
     "A fastai `Learner` for `arch` on `dls`, with its pretrained normalization and a frozen body when `pretrained`."
     a = get_arch(arch)
     if a.members: raise FoodVisionError(f"{a.name} is an ensemble: train it with train_foodvision (which trains each member), not foodvision_learner")
-    if hidden is not None and not (isinstance(hidden, int) and hidden>0): raise FoodVisionError(f"hidden must be a positive whole number of units, e.g. 256, not {hidden!r}")
+    check_hidden(hidden)
     f = ensure_weights(a, weights_path, quiet) if pretrained else None
     if hidden: kwargs['lin_ftrs'] = [hidden]
     if freeze_bn: kwargs = dict(kwargs, train_bn=False, cbs=L(kwargs.get('cbs'))+[BnFreeze()])

@@ -24,7 +24,7 @@ from .data import get_data
 from .layout import Layout, data_fingerprint
 from .images import MIN_SIZE
 from .dataloaders import foodvision_dls, class_weights, imbalance, BALANCES
-from .models import foodvision_learner, get_arch, DEFAULT_ARCH
+from .models import foodvision_learner, get_arch, check_hidden, DEFAULT_ARCH
 from .callbacks import speed_up, EpochLog, DivergenceCheck, Checkpoint, load_checkpoint, plain_errors, SaveBest, StopEarly, MONITORS, tensorboard_cb
 from .export import save_model, export_learner
 
@@ -139,8 +139,9 @@ def check_options(epochs:int, size:int, bs:int, freeze_epochs:int, num_workers:i
     whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
     for k, v, lo, why in (('epochs', epochs, 1, ''), ('freeze_epochs', freeze_epochs, 1, ''),
                           ('bs', bs, 2, ': the head\'s BatchNorm needs at least 2 images per batch'),
-                          ('size', size, MIN_SIZE, f': the pretrained body shrinks images {MIN_SIZE} times'))+((('hidden', hidden, 1, ' (units in the head)'),) if hidden is not None else ()):
+                          ('size', size, MIN_SIZE, f': the pretrained body shrinks images {MIN_SIZE} times')):
         if not whole(v) or v<lo: raise FoodVisionError(f"{k} must be a whole number of at least {lo}{why}, not {v!r}")
+    check_hidden(hidden)
     if num_workers is not None and (not whole(num_workers) or num_workers<0): raise FoodVisionError(f"num_workers must be 0 or more, not {num_workers!r}")
     if not isinstance(lr, str) and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr>0):
         raise FoodVisionError(f"lr must be a positive number (or 'find'), not {lr!r}")
