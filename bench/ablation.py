@@ -97,7 +97,7 @@ def fit_rows(data)->list:
 def predict_rows(model_dir, paths)->list:
     import torch
     from foodvision_fastai.export import load_model
-    from foodvision_fastai.predict import predict, open_image, to_input
+    from foodvision_fastai.inference import predict, open_image, to_input
     mt, mo = load_model(model_dir, runtime='torch'), load_model(model_dir)
     x = to_input([open_image(paths[0], mt.size)], mt.cfg)
     xc = x.contiguous(memory_format=torch.channels_last)

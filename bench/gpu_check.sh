@@ -19,7 +19,7 @@ python3 - <<'PYEOF' 2>&1 | tee "$OUT/smoke.log"
 import time, torch, json
 from foodvision_fastai.train import train_foodvision
 from foodvision_fastai.export import load_model
-from foodvision_fastai.predict import predict
+from foodvision_fastai.inference import predict
 from foodvision_fastai.heatmap import heatmap
 print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))
 t = time.time(); r = train_foodvision('.gpudata/data10', out='/tmp/run_gpu', quiet=True)

@@ -12,7 +12,7 @@ from foodvision_fastai.test_utils import shared_data
 CODE = '''
 import json, sys, time
 from foodvision_fastai.export import load_model
-from foodvision_fastai.predict import predict
+from foodvision_fastai.inference import predict
 t0 = time.perf_counter(); m = load_model(sys.argv[1]); load = time.perf_counter()-t0
 photo = sys.argv[2]; predict(m, photo)  # warm-up
 ts = []

@@ -86,7 +86,7 @@ def predict_child(spec:dict)->dict:
     Latency: median over the test images at batch 1 (after one warm-up call); img/s: all of them in one call, best of 2."""
     import torch, reference
     from foodvision_fastai.export import load_model
-    from foodvision_fastai.predict import predict
+    from foodvision_fastai.inference import predict
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     paths = sorted(p for p in Path(spec['data'], 'test').glob('*/*') if p.is_file())
     name = spec['pipeline']; config, runtime = pipelines()[name]

@@ -9,7 +9,7 @@ warnings.filterwarnings('ignore', message="The 'mode.chained_assignment' option 
 
 # The main functions, imported on first use (`from foodvision_fastai import train_foodvision`): importing the package itself
 # stays instant, so a command can start and answer Ctrl-C before torch and fastai are loaded.
-_LAZY = dict(train_foodvision='train', TrainResult='train', predict='predict', load_model='export')
+_LAZY = dict(train_foodvision='train', TrainResult='train', predict='inference', load_model='export', write_standalone='export')
 
 def __getattr__(name):
     if name not in _LAZY: raise AttributeError(f"module 'foodvision_fastai' has no attribute {name!r}")

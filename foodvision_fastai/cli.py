@@ -19,7 +19,7 @@ from .dataloaders import BALANCES
 from .export import load_model
 from .train import train_foodvision, summary
 from .interpret import save_report
-from .predict import predict, find_images, write_csv
+from .inference import predict, find_images, write_csv
 from .heatmap import save_heatmaps
 from .demo import demo_app, demo_examples, launch_demo, write_bundle
 from .experiments import run_experiments, results_markdown
@@ -127,7 +127,7 @@ def foodvision_demo(model:str=None, # Model folder written by foodvision_train (
 # %% ../nbs/15_cli.ipynb #95a16955
 @call_parse
 @cli_params(archs=dict(nargs='+'), datas=dict(nargs='+'), epochs=dict(nargs='+', type=int),
-            sizes=dict(nargs='+', type=int), seeds=dict(nargs='+', type=int), **TRAIN_CHOICES)
+            sizes=dict(nargs='+', type=int), seeds=dict(nargs='+', type=int), lrs=dict(nargs='+', type=float), cv=dict(type=int), **TRAIN_CHOICES)
 @delegates(run_experiments)
 def foodvision_experiments(**kwargs):
     "Train a grid of FoodVision models and compare them in a table (CSV, Markdown) and a plot."

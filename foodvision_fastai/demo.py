@@ -12,7 +12,7 @@ from .data import get_data, DATA_ENV
 from .layout import read_layout, is_image_name
 from .export import FoodVisionModel, load_model, read_model_config, onnx_session, write_standalone
 from .heatmap import heatmap, heatmap_image
-from .predict import predict, CUSTOM_IMAGE_ENV
+from .inference import predict, CUSTOM_IMAGE_ENV
 
 # %% auto #0
 __all__ = ['SYSTEM_FONTS', 'SYSTEM_MONO', 'BUNDLE_APP', 'BUNDLE_PACKAGES', 'gradio', 'offline_theme', 'is_loopback', 'image_drop',

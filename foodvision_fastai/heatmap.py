@@ -18,7 +18,7 @@ from fastai.torch_core import get_model
 from .core import FoodVisionError
 from .models import Ensemble
 from .export import FoodVisionModel, load_model
-from .predict import Prediction, open_image, to_input
+from .inference import Prediction, open_image, to_input
 from .interpret import _save, prediction_title
 
 # %% auto #0

@@ -189,7 +189,7 @@ def test_bundle_app_without_package(bundle, mini_run, shared, tmp_path):
     "The bundle's app.py, served from its folder by a Python without foodvision_fastai, torch or fastai, gives `predict`'s probabilities."
     from gradio_client import Client, handle_file
     from foodvision_fastai.export import load_model
-    from foodvision_fastai.predict import predict
+    from foodvision_fastai.inference import predict
     env, py = bundle_env(tmp_path), [sys.executable, '-S']
     for mod, words in (('foodvision_fastai', "No module named 'foodvision_fastai'"), ('torch', 'torch is not part of the bundle'), ('fastai', 'not part of the bundle')):
         r = subprocess.run(py + ['-c', f'import {mod}'], cwd=bundle, env=env, capture_output=True, text=True)

@@ -43,7 +43,7 @@ def test_safe_export_in_fresh_process_without_network(mini_run, shared, tmp_path
         import json, socket, sys
         def no_network(*a, **k): raise OSError("network disabled in this test")
         socket.socket.connect = no_network; socket.create_connection = no_network
-        from foodvision_fastai.predict import predict
+        from foodvision_fastai.inference import predict
         preds = predict({str(model_dir)!r}, json.load(sys.stdin))
         print(json.dumps([[p.probs[c] for c in ("pizza", "steak", "sushi")] for p in preds]))''')
     r = subprocess.run([sys.executable, '-c', code], input=json.dumps(items), capture_output=True, text=True)
@@ -65,7 +65,7 @@ def test_standalone_onnx_program_without_torch(mini_run, shared, tmp_path):
     "`write_standalone`'s program, in a process where foodvision_fastai, fastai and torch cannot be imported, gives `predict`'s probabilities."
     from foodvision_fastai.data import get_data
     from foodvision_fastai.export import write_standalone, load_model
-    from foodvision_fastai.predict import predict
+    from foodvision_fastai.inference import predict
     model_dir = tmp_path/'model'; model_dir.mkdir()
     for f in ('model.onnx', 'model.json'): (model_dir/f).write_bytes((mini_run/f).read_bytes())  # no weights for PyTorch
     write_standalone(tmp_path/'predict_onnx.py')

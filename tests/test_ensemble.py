@@ -32,7 +32,7 @@ def test_train_saves_one_model_and_its_members(ensemble):
 def test_predict_and_standalone_program_agree(ensemble):
     "`foodvision_predict` (ONNX Runtime), PyTorch, and `predict_onnx.py` in a process without torch give the same probabilities."
     from foodvision_fastai.export import load_model, write_standalone
-    from foodvision_fastai.predict import predict
+    from foodvision_fastai.inference import predict
     tmp, data, run, _ = ensemble
     imgs = sorted(str(p) for p in (data/'test').rglob('*.jpg'))
     r = run_cli('foodvision_predict', *imgs, '--model', run, '--json')
