@@ -79,19 +79,16 @@ def fit_rows(data)->list:
     import fastai.callback.schedule  # noqa: F401 (`Learner.fit_one_cycle`)
     from foodvision_fastai.dataloaders import foodvision_dls
     from foodvision_fastai.models import foodvision_learner
-    from foodvision_fastai.callbacks import speed_up, FoldBN
+    from foodvision_fastai.callbacks import speed_up
     dls = foodvision_dls(data, bs=32, num_workers=0)
-    def fit(fold:bool, memo:bool)->float:
-        learn = speed_up(foodvision_learner(dls, quiet=True), 'fp32')
-        learn.remove_cb(FoldBN)
-        if fold: learn.add_cb(FoldBN(memo=memo))
+    def fit(fold:bool)->float:
+        learn = speed_up(foodvision_learner(dls, quiet=True), 'fp32', fold=fold)
         set_seed(1, reproducible=True)
         t = time.perf_counter()
         with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(3, 2e-3)
         return 1000*(time.perf_counter()-t)
-    return [('fit, 3 epochs', 'frozen BatchNorm, channels-last, fp32 (as above), without `FoldBN`', fit(False, False)),
-            ('fit, 3 epochs', "+ the frozen body's BatchNorm folded into its convolutions", fit(True, False)),
-            ('fit, 3 epochs', "+ the body's outputs for the validation photos computed in the first epoch only (`FoldBN`'s memo)", fit(True, True))]
+    return [('fit, 3 epochs', 'frozen BatchNorm, channels-last, fp32 (as above), without `FoldBN`', fit(False)),
+            ('fit, 3 epochs', "+ the frozen body's BatchNorm folded into its convolutions (`FoldBN`)", fit(True))]
 
 
 def predict_rows(model_dir, paths)->list:

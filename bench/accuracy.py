@@ -23,7 +23,8 @@ from foodvision_fastai.data import get_data
 from foodvision_fastai.dataloaders import foodvision_dls
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
-from foodvision_fastai.train import train_foodvision, read_metrics
+from foodvision_fastai.core import read_metrics
+from foodvision_fastai.train import train_foodvision
 
 CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out); arch and ensembles' epochs named, as the defaults changed
     'mobilenet_v2': dict(arch='mobilenet_v2'),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_callbacks.ipynb #b699e16a
 from __future__ import annotations
-import hashlib, math, re, time
+import math, re, time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 from fastcore.foundation import L
+import pandas as pd
 from fastai.torch_core import get_model
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.tracker import TrackerCallback
@@ -46,10 +47,13 @@ def cpu_has_bf16()->bool:
 # %% ../nbs/06_callbacks.ipynb #a62442e6
 def frozen_parts(model:nn.Module, # A model, e.g. `learn.model`
                 )->list:
-    "The largest modules of `model` that have parameters and none that trains (`requires_grad`)."
-    ps = list(model.parameters())
-    if ps and not any(p.requires_grad for p in ps): return [model]
-    return [m for c in model.children() for m in frozen_parts(c)]
+    "(parent, name) of the largest modules of `model` that have parameters and none that trains (`requires_grad`)."
+    res = []
+    for name, c in model.named_children():
+        ps = list(c.parameters())
+        if ps and not any(p.requires_grad for p in ps): res.append((model, name))
+        else: res += frozen_parts(c)
+    return res
 
 # %% ../nbs/06_callbacks.ipynb #ae1ffaed
 def _conv_bn_pairs(m:nn.Module)->list:
@@ -80,61 +84,19 @@ def fold_bn(body:nn.Module, # A module whose batchnorm layers run in eval mode, 
     return folded if a.shape==b.shape and (a-b).abs().max() <= 1e-3*a.abs().max().clamp_min(1) else None
 
 # %% ../nbs/06_callbacks.ipynb #4af71ea2
-class _FoldedForward:
-    "`part`'s forward: its `fold_bn` copy while the part is as it was folded (frozen, batchnorm in eval mode, no weight changed since), else its own."
-    def __init__(self, part, folded):
-        self.folded, self.own, self.memo = folded, type(part).forward.__get__(part), None
-        self.bns = [m for m in part.modules() if isinstance(m, nn.BatchNorm2d)]
-        self.tensors = list(part.parameters()) + list(part.buffers())
-        self.versions = [t._version for t in self.tensors]  # an in-place change (`load_state_dict`, an optimizer step) bumps them
-    def current(self)->bool: return not any(t.requires_grad for t in self.tensors) and [t._version for t in self.tensors]==self.versions
-    def valid(self)->bool: return not any(b.training for b in self.bns) and self.current()
-    def __call__(self, *args, **kwargs):
-        if not self.valid(): return self.own(*args, **kwargs)
-        if self.memo is None or len(args)!=1 or kwargs or torch.is_grad_enabled() or args[0].device.type!='cpu': return self.folded(*args, **kwargs)
-        return self.remembered(args[0])
-    def remembered(self, x, # A batch without gradient on the CPU, e.g. of the validation set
-                   max_mb:int=512, # Outputs kept at most
-                  ):
-        "The folded copy's output for `x`, computed once for the same pixels as long as `memo` is on."
-        key = (tuple(x.shape), x.dtype, hashlib.blake2b(x.contiguous().view(torch.uint8).numpy().tobytes(), digest_size=16).digest())  # any dtype
-        if (out := self.memo.get(key)) is None:
-            out = self.folded(x)
-            if sum(o.nbytes for o in self.memo.values()) + out.nbytes <= max_mb*2**20: self.memo[key] = out
-        return out
-
-# %% ../nbs/06_callbacks.ipynb #7cd03bd2
 class FoldBN(Callback):
-    "Run each of `frozen_parts` of the model as its `fold_bn` copy in `fit` and `get_preds` while it is valid, and remember its outputs for the validation set in a fit; the model's modules stay as they are."
-    order = ChannelsLast.order+1  # after channels-last, so that the copies have that layout too
-    _stateattrs = ('folds', 'in_fit')  # not pickled with the learner (`learn.export`)
-    def __init__(self, memo:bool=True): # Remember the body's outputs for the validation set in a fit
-        self.memo = memo; self._init_state()
-    def _init_state(self): self.folds, self.in_fit = {}, False
-    def _fold(self):
-        "Put each frozen part's copy in place: the one made before while its weights are unchanged, else a new one (None: it does not fold)."
-        self._unfold()
-        folds = {}
-        for p in frozen_parts(self.model):
-            f = self.folds.get(p, 'new')
-            if f=='new' or (f is not None and not f.current()): f = None if (c := fold_bn(p)) is None else _FoldedForward(p, c)
-            folds[p] = f
-            if f is not None: p.forward = f
-        self.folds = folds
-    def _unfold(self):
-        for p in self.folds: p.__dict__.pop('forward', None)
+    "In a fit, the model's frozen parts run as their `fold_bn` copies (made once) during each epoch's batches; the real modules are back between epochs and after."
+    order = ChannelsLast.order+1  # after channels-last, so that the copies have that layout too; before anything reads the weights after an epoch
     def before_fit(self):
-        self.in_fit = True; self._fold()
-        for f in self.folds.values():
-            if f is not None and self.memo: f.memo = {}  # in a fit the validation photos are the same every epoch: the body's outputs for them too
-    def after_fit(self):
-        self.in_fit = False; self._unfold()
-        for f in self.folds.values():
-            if f is not None: f.memo = None
-    def before_validate(self):  # `get_preds`, `tta` and `predict` outside `fit`
-        if not self.in_fit: self._fold()
-    def after_validate(self):
-        if not self.in_fit: self._unfold()
+        self.swaps = []  # (parent, name, the real module, its copy)
+        if not hasattr(self.learn, 'bn_freeze'): return  # frozen batchnorm could still run in training mode: nothing folds
+        for parent, name in frozen_parts(self.model):
+            if (copy_ := fold_bn(getattr(parent, name))) is not None: self.swaps.append((parent, name, getattr(parent, name), copy_))
+    def before_epoch(self):
+        for parent, name, _, copy_ in self.swaps: setattr(parent, name, copy_)
+    def after_epoch(self):
+        for parent, name, real, _ in self.swaps: setattr(parent, name, real)
+    def after_fit(self): self.after_epoch(); self.swaps = []
 
 # %% ../nbs/06_callbacks.ipynb #a8e1c0d2
 def auto_precision(cuda:bool, # Whether the training runs on a CUDA GPU
@@ -147,13 +109,14 @@ PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 
 def speed_up(learn, # A `Learner`
              precision:str='auto', # 'auto', 'fp32', 'bf16' (CPU autocast) or 'fp16' (CUDA mixed precision)
+             fold:bool=True, # Fold the frozen batchnorm into the convolutions during fits (`FoldBN`)
             ):
     "Channels-last layout, `FoldBN` and the fastest precision the device supports; returns `learn`."
     if precision not in PRECISIONS: raise FoodVisionError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     cuda = learn.dls.device.type=='cuda'
     if precision=='auto': precision = auto_precision(cuda)
     if precision=='fp16' and not cuda: raise FoodVisionError("precision 'fp16' needs a CUDA GPU; use 'bf16' or 'fp32' on the CPU")
-    learn.add_cbs([ChannelsLast(), FoldBN()])
+    learn.add_cbs([ChannelsLast()] + ([FoldBN()] if fold else []))
     if precision=='fp16': learn.to_fp16()
     elif precision=='bf16': learn.add_cb(MixedPrecision(amp_mode='bf16') if cuda else CPUAutocast())
     learn.precision = precision
@@ -178,8 +141,7 @@ def write_history_csv(history:list, # `EpochLog`'s rows
                       fname:Path|str, # The CSV file
                      )->Path:
     "`history` as a CSV file, written atomically."
-    lines = [','.join(history[0])] + [','.join(str(v) for v in h.values()) for h in history] if history else []
-    with atomic_path(fname) as tmp: tmp.write_text('\n'.join(lines)+'\n')
+    with atomic_path(fname) as tmp: pd.DataFrame(history).to_csv(tmp, index=False)
     return Path(fname)
 
 # %% ../nbs/06_callbacks.ipynb #c436b87d

@@ -17,7 +17,8 @@ from .models import list_archs, DEFAULT_ARCH
 from .callbacks import PRECISIONS, MONITORS
 from .dataloaders import BALANCES
 from .export import load_model
-from .train import train_foodvision, summary
+from .train import train_foodvision
+from .fit import summary
 from .interpret import save_report
 from .inference import predict, find_images, write_csv
 from .heatmap import save_heatmaps

@@ -4,14 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #b23f7337
 from __future__ import annotations
-import errno, fcntl, hashlib, json, os, shutil, signal, sys, tempfile
+import errno, hashlib, json, os, shutil, signal, sys, tempfile
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 # %% auto #0
-__all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'sha256sum', 'remove_partials',
-           'folder_lock', 'printable', 'default_out', 'check_outside', 'check_out', 'run_folder']
+__all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'save_figure', 'read_metrics',
+           'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock', 'printable', 'default_out',
+           'check_outside', 'check_out', 'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -109,6 +112,35 @@ def write_json(path:Path|str, # File to write, atomically
     with atomic_path(path) as tmp: tmp.write_text(text)
     return Path(path)
 
+# %% ../nbs/00_core.ipynb #8d22a271
+def save_figure(fig, # A matplotlib figure
+                fname:Path|str|None=None, # The PNG to write, atomically; None: nothing is written
+               ):
+    "Save `fig` as a PNG at `fname` (when given) and return it, so that a notebook shows it."
+    if fname is not None:
+        with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
+    return fig
+
+# %% ../nbs/00_core.ipynb #7da9c2ee
+def read_metrics(out:Path|str, # A run folder
+                )->dict:
+    "The run's `metrics.json`, or `{}` when there is none yet."
+    p = Path(out)/'metrics.json'
+    return json.loads(p.read_text()) if p.exists() else {}
+
+def write_metrics(out:Path|str, # A run folder
+                  **sections, # The whole record: its top-level keys
+                 )->dict:
+    "A new `metrics.json` in `out` holding just `sections`."
+    write_json(Path(out)/'metrics.json', sections)
+    return sections
+
+def add_metrics(out:Path|str, # A run folder
+                **sections, # Top-level keys of `metrics.json` to add or replace
+               )->dict:
+    "Add `sections` to the run's `metrics.json`, keeping everything else; returns the whole record."
+    return write_metrics(out, **(read_metrics(out) | sections))
+
 # %% ../nbs/00_core.ipynb #0206deba
 def sha256sum(path:Path|str, # File to hash
              )->str:
@@ -130,21 +162,13 @@ def remove_partials(folder:Path|str, # A folder `atomic_path` wrote into
 @contextmanager
 def folder_lock(folder:Path|str, # Folder to hold for this process
                ):
-    "Hold `folder` for this process while the block runs; a `FoodVisionError` naming the holder if another one has it."
-    lock = Path(folder)/'.lock'
-    try: fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as e: raise _write_error(e, lock) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.stat(lock).st_ino != os.fstat(fd).st_ino: raise BlockingIOError  # its holder just finished and removed it
-        except (BlockingIOError, FileNotFoundError):
-            pid = os.pread(fd, 32, 0).decode(errors='replace').strip() or 'unknown'
-            raise FoodVisionError(f"{folder} is in use by process {pid}, which is writing a run there; wait for it to finish, or choose another --out") from None
-        os.ftruncate(fd, 0); os.pwrite(fd, str(os.getpid()).encode(), 0)
-        try: yield Path(folder)
-        finally: lock.unlink(missing_ok=True)
-    finally: os.close(fd)  # closing releases the lock
+    "Hold `folder` for this process while the block runs (`filelock`); a `FoodVisionError` if another process or run holds it."
+    lock = FileLock(Path(folder)/'.lock', timeout=0)
+    try: lock.acquire()
+    except Timeout: raise FoodVisionError(f"{folder} is in use by another run, which is writing there now; wait for it to finish, or choose another --out") from None
+    except OSError as e: raise _write_error(e, Path(folder)/'.lock') from None
+    try: yield Path(folder)
+    finally: lock.release()
 
 # %% ../nbs/00_core.ipynb #5c91c9dc
 def printable(s:str, # A name or path, maybe with undecodable bytes (surrogates)

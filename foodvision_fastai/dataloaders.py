@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
 from fastcore.basics import ifnone, num_cpus
 from fastai.torch_core import default_device
 from fastai.data.transforms import IndexSplitter
@@ -37,9 +38,10 @@ BALANCES = (None, 'loss', 'sampler')
 
 def class_weights(counts:dict, # Class -> number of training images
                  )->dict:
-    "Class -> weight, the inverse of its share, scaled so that a balanced data set gets weight 1 everywhere."
-    total = sum(counts.values())
-    return {c: total/(len(counts)*n) for c,n in counts.items()}
+    "Class -> weight, the inverse of its share, scaled so that a balanced data set gets weight 1 everywhere (scikit-learn's 'balanced')."
+    classes = list(counts)
+    y = np.repeat(np.arange(len(classes)), [counts[k] for k in classes])
+    return dict(zip(classes, map(float, compute_class_weight('balanced', classes=np.arange(len(classes)), y=y))))
 
 def imbalance(counts:dict)->float:
     "The largest class's number of images over the smallest's."
@@ -61,6 +63,8 @@ def foodvision_dls(path:Path|str, # Folder data set (see `get_data`)
                   ):
     "fastai `DataLoaders` for the data set at `path`: `dls.layout` has every split, `dls.skipped` the files left out."
     if balance not in BALANCES: raise FoodVisionError(f"balance must be 'loss' or 'sampler' (or none), not {balance!r}")
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers<0):
+        raise FoodVisionError(f"num_workers must be 0 or more, not {num_workers!r}")
     usable, skipped = scan_images(read_layout(path, labels, columns), on_bad)
     lay = with_valid(usable, valid_pct, seed)
     train, valid = lay.items['train'], lay.items['valid']

@@ -15,7 +15,8 @@ from fastai.torch_core import rank_distrib, num_distrib
 
 from .data import get_data
 from .models import ensure_weights, get_arch
-from .train import train_foodvision, add_metrics
+from .core import add_metrics
+from .train import train_foodvision
 
 # %% auto #0
 __all__ = ['distributed_trainer', 'on_rank0_first', 'train_distributed']
@@ -82,8 +83,3 @@ def _rank_copy(out, rank:int, resume:bool)->Path:
     d = Path(tempfile.mkdtemp(prefix=f'foodvision-rank{rank}-'))
     if resume and out is not None and (Path(out)/'checkpoint.pth').exists(): shutil.copy(Path(out)/'checkpoint.pth', d/'checkpoint.pth')
     return d
-
-# %% ../nbs/14_distributed.ipynb #63531355
-if __name__=='__main__' and '__file__' in globals():  # `python -m foodvision_fastai.distributed`, not a notebook
-    from foodvision_fastai.cli import foodvision_train_distributed
-    foodvision_train_distributed()

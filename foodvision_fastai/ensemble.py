@@ -4,20 +4,21 @@
 
 # %% ../nbs/08a_ensemble.ipynb #c01db0e3
 from __future__ import annotations
+from pathlib import Path
 
-from fastcore.meta import delegates
 from fastai.data.transforms import Normalize
 from fastai.learner import Learner
 from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.torch_core import get_model, set_seed
 
-from .core import FoodVisionError, check_out, run_folder
+from .core import FoodVisionError, check_out, run_folder, read_metrics
 from .data import get_data
 from .dataloaders import foodvision_dls
-from .callbacks import FoldBN
 from .models import Ensemble, get_arch
-from .train import TrainResult, train_foodvision, default_epochs, default_hidden, train_options, read_metrics, save_run, _results
+from .evaluate import evaluate_splits
+from .options import TrainOptions
+from .fit import TrainResult, train_model, save_run
 
 # %% auto #0
 __all__ = ['ensemble_of', 'ensemble_learner', 'train_ensemble']
@@ -42,7 +43,7 @@ def ensemble_learner(dls, # `DataLoaders` of `foodvision_dls` at the ensemble's 
     "A fastai `Learner` of the averaged members: its predictions, TTA and interpretation work as for one model."
     hidden = {getattr(l, 'hidden', None) for l in learners}
     if len(hidden)>1: raise FoodVisionError(f"the members of an ensemble must have heads of the same size (hidden), not {sorted(map(str, hidden))}")
-    learn = Learner(dls, ensemble_of(learners).to(dls.device), loss_func=CrossEntropyLossFlat(), metrics=accuracy, cbs=FoldBN())  # predictions with folded bodies
+    learn = Learner(dls, ensemble_of(learners).to(dls.device), loss_func=CrossEntropyLossFlat(), metrics=accuracy)
     learn.arch_name, learn.hidden = arch, hidden.pop()
     return learn
 
@@ -52,31 +53,32 @@ def _member_summary(arch:str, res:TrainResult)->dict:
                 train_seconds=round(res.train_seconds, 2))
 
 # %% ../nbs/08a_ensemble.ipynb #1d3d9678
-@delegates(train_foodvision, but=['arch'])
-def train_ensemble(arch:str, # Two or more archs joined by '+', e.g. 'mobilenet_v2+efficientnet_lite0'
-                   **kwargs, # Settings of `train_foodvision`, the same for every member
+def train_ensemble(opts:TrainOptions, # What to train: `opts.arch` is two or more archs joined by '+'; the rest is the same for every member
+                   out:str|Path|None=None, # Run folder; the members go in `out/members/<arch>`
+                   overwrite:bool=False, # Allow replacing a previous run in `out`
+                   resume:bool=False, # Continue from the members' checkpoints
+                   num_workers:int|None=None, # Data loading processes
+                   quiet:bool=False, # No progress bars or tables
+                   cbs:list|None=None, # Extra fastai callbacks for each member's training epochs
                   )->TrainResult:
-    "Train each member of `arch` as `train_foodvision` would, into `out/members/<member>`, and save their average as one model in `out`."
-    if kwargs.get('epochs') is None: kwargs['epochs'] = default_epochs(arch)
-    if kwargs.get('hidden') is None: kwargs['hidden'] = default_hidden(arch)
-    a, opts = get_arch(arch), train_options(arch=arch, **kwargs)
-    if opts['weights_path'] is not None:
+    "Train each member of `opts.arch` as `train_model` would, into `out/members/<member>`, and save their average as one model in `out`."
+    a = get_arch(opts.arch)
+    if opts.weights_path is not None:
         raise FoodVisionError("weights_path is one file and an ensemble has several members; put each member's weights in torch.hub's cache (see ensure_weights) and leave weights_path out")
-    resume, quiet = kwargs.get('resume', False), kwargs.get('quiet', False)
-    path = get_data(opts['data'], quiet=quiet)
-    out = check_out(kwargs.get('out'), arch, overwrite=kwargs.get('overwrite') or resume, data=path)
+    path = get_data(opts.data, quiet=quiet)
+    out = check_out(out, opts.arch, overwrite=overwrite or resume, data=path)
     if resume and not (out/'members').is_dir(): raise FoodVisionError(f"nothing to resume: {out/'members'} does not exist; run without --resume first")
-    size = None if opts['size']==a.size else opts['size']
+    member = opts.replace(data=path, size=None if opts.size==a.size else opts.size, tta=False)  # each member at its own side, unless told
     with run_folder(out, clean=True):  # one lock for the whole ensemble; a run that fails removes the folder it made
-        runs = [train_foodvision(**kwargs | dict(data=path, arch=m, size=size, out=out/'members'/m, tta=False, resume=resume and (out/'members'/m/'checkpoint.pth').exists()))
-                for m in a.members]
-        if opts['seed'] is not None: set_seed(opts['seed'], reproducible=True)
-        dls = foodvision_dls(path, size=max(r.learn.dls.img_size for r in runs), bs=opts['bs'], augment=opts['augment'], num_workers=kwargs.get('num_workers'),
-                             on_bad=opts['on_bad'], labels=opts['labels'], columns=opts['columns'], valid_pct=opts['valid_pct'], seed=opts['seed'])
-        learn = ensemble_learner(dls, [r.learn for r in runs], arch)
+        runs = [train_model(member.replace(arch=m), out=out/'members'/m, resume=resume and (out/'members'/m/'checkpoint.pth').exists(),
+                            num_workers=num_workers, quiet=quiet, cbs=cbs) for m in a.members]
+        if opts.seed is not None: set_seed(opts.seed, reproducible=True)
+        dls = foodvision_dls(path, size=max(r.learn.dls.img_size for r in runs), bs=opts.bs, augment=opts.augment, num_workers=num_workers,
+                             on_bad=opts.on_bad, labels=opts.labels, columns=opts.columns, valid_pct=opts.valid_pct, seed=opts.seed)
+        learn = ensemble_learner(dls, [r.learn for r in runs], opts.arch)
         history = [h | {'member': m} for m, r in zip(a.members, runs) for h in r.history]
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=sum(r.train_seconds for r in runs), out=out,
-                          skipped=list(dls.skipped), **_results(learn, dls.layout, opts['tta']))
-        settings = read_metrics(runs[0].out)['settings'] | dict(arch=arch, size=dls.img_size, members=[_member_summary(m, r) for m, r in zip(a.members, runs)])
+                          skipped=list(dls.skipped), **evaluate_splits(learn, dls.layout, opts.tta))
+        settings = read_metrics(runs[0].out)['settings'] | dict(arch=opts.arch, size=dls.img_size, members=[_member_summary(m, r) for m, r in zip(a.members, runs)])
         save_run(res, settings, opts, dls.layout)
     return res

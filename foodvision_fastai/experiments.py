@@ -8,7 +8,7 @@ import itertools, json, os, statistics, time
 from collections import Counter
 from pathlib import Path
 
-from .core import FoodVisionError, atomic_path, make_dir, check_outside
+from .core import FoodVisionError, atomic_path, make_dir, check_outside, add_metrics, save_figure
 import pandas as pd
 import torch
 from sklearn.model_selection import StratifiedKFold
@@ -19,7 +19,8 @@ from .models import get_arch, DEFAULT_ARCH
 from .export import load_model
 from .data import get_data
 from .layout import data_fingerprint, read_layout
-from .train import train_foodvision, train_options, add_metrics, default_epochs
+from .options import TrainOptions, default_epochs
+from .train import train_foodvision
 
 # %% auto #0
 __all__ = ['data_label', 'run_name', 'experiment_grid', 'cv_folds', 'run_metrics', 'model_size_mb', 'cpu_latency_ms', 'reusable',
@@ -119,7 +120,7 @@ def cpu_latency_ms(run_dir:Path|str, # Run folder with a saved model
 
 # %% ../nbs/13_experiments.ipynb #853cb332
 def reusable(m:dict|None, # `run_metrics` of the run folder
-             options:dict, # `train_options` asked for now
+             options:dict, # `TrainOptions.as_dict()` asked for now
              fingerprint:str, # `data_fingerprint` of the data asked for now
             )->bool:
     "Whether a finished run was trained with exactly `options` (but the data's path) on data of the same content."
@@ -131,7 +132,9 @@ _COLUMNS = ['run', 'arch', 'data', 'epochs', 'size', 'lr', 'bs', 'seed', 'fold',
             'model_mb', 'latency_ms', 'classes', 'reason']
 
 _OPTIONS_SHOWN = ('hidden', 'fine_tune', 'freeze_epochs', 'valid_pct', 'labels', 'columns', 'save_best', 'monitor', 'patience', 'balance', 'augment', 'tta', 'precision')
-_DEFAULTS = train_options()
+_DEFAULTS = TrainOptions().as_dict()
+
+_RUN = ('num_workers', 'cbs')  # settings of `train_foodvision` that are not options of the run
 
 def _row(spec:dict, run_dir:Path, status:str, options:dict, m:dict|None=None, reason:str='')->dict:
     row = dict(spec, run=run_dir.name, data=data_label(spec['data']), status=status, reason=reason,
@@ -153,8 +156,9 @@ def run_one(spec:dict, # One item of `experiment_grid`
     "Train one run of the grid (or reuse it if it finished before with the same options and data) and return its row of the table."
     run_dir = Path(out)/run_name(**spec)
     train = {k: v for k,v in spec.items() if k!='fold'} | kwargs  # a fold is its CSV (`labels`)
-    options = train_options(**train)
+    options = _DEFAULTS | train
     try:
+        options = TrainOptions(**{k: v for k,v in train.items() if k not in _RUN}).as_dict()
         m, status = run_metrics(run_dir), 'reused'
         if not reusable(m, options, data_fingerprint(get_data(spec['data'], quiet=True), train.get('labels'))):
             status = 'done'
@@ -231,7 +235,7 @@ def plot_results(df:pd.DataFrame, # Results of `run_experiments`
     if len(failed): title += '\nfailed: ' + ', '.join(failed.run)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with atomic_path(fname) as tmp: fig.savefig(tmp, format='png')
+    save_figure(fig, fname)
     return Path(fname)
 
 # %% ../nbs/13_experiments.ipynb #aaeff454

@@ -15,14 +15,14 @@ from fastai.interpret import ClassificationInterpretation
 from fastai.learner import Learner
 from fastai.torch_core import get_model
 
-from .core import FoodVisionError
 from .models import Ensemble
 from .export import FoodVisionModel, load_model
 from .inference import Prediction, open_image, to_input
-from .interpret import _save, prediction_title
+from .core import FoodVisionError, printable, save_figure
 
 # %% auto #0
-__all__ = ['grad_cam', 'upsample', 'heatmap', 'show_heatmap', 'heatmap_image', 'save_heatmaps', 'plot_top_loss_heatmaps']
+__all__ = ['grad_cam', 'upsample', 'heatmap', 'prediction_title', 'show_heatmap', 'heatmap_image', 'save_heatmaps',
+           'plot_top_loss_heatmaps']
 
 # %% ../nbs/10_heatmap.ipynb #3cc9f7d8
 def grad_cam(net:torch.nn.Module, # A fastai vision model: `Sequential(body, head)`
@@ -118,6 +118,13 @@ def _overlay(ax, px:np.ndarray, cam:np.ndarray, alpha:float=0.5):
     "Draw the heatmap `cam` over the image `px` on `ax`."
     ax.imshow(px); ax.imshow(cam, cmap='jet', alpha=alpha, vmin=0, vmax=1); ax.axis('off')
 
+# %% ../nbs/10_heatmap.ipynb #83963084
+def prediction_title(label:str, # The predicted class
+                     prob:float, # Its probability
+                    )->str:
+    "The course's title for a predicted image."
+    return f'Pred: {printable(label)} | Prob: {prob:.3f}'
+
 # %% ../nbs/10_heatmap.ipynb #1b71560a
 def show_heatmap(img, # Image path or PIL image
                  cam:np.ndarray, # Its heatmap, from `heatmap`
@@ -133,7 +140,7 @@ def show_heatmap(img, # Image path or PIL image
     _overlay(a2, px, cam, alpha); a2.set_title('where it looked (Grad-CAM)')
     fig.suptitle(prediction_title(pred.label, pred.prob))
     fig.tight_layout()
-    return _save(fig, fname)
+    return save_figure(fig, fname)
 
 # %% ../nbs/10_heatmap.ipynb #9dba4934
 def heatmap_image(img, # Image path or PIL image
@@ -193,4 +200,4 @@ def plot_top_loss_heatmaps(learn:Learner, # A trained `Learner`
         ax.set_title(f'{prediction_title(pred.label, pred.prob)}\ntrue: {true} | loss: {float(loss):.3f}',
                      color='green' if pred.label==true else 'red', fontsize=11)
     fig.tight_layout()
-    return _save(fig, fname)
+    return save_figure(fig, fname)

@@ -10,20 +10,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from fastai.interpret import ClassificationInterpretation
 
-from .core import FoodVisionError, atomic_path, printable
+from .core import FoodVisionError, printable, save_figure, add_metrics
 from .images import FoodImage
-from .train import add_metrics
+from .heatmap import prediction_title, plot_top_loss_heatmaps
 
 # %% auto #0
-__all__ = ['REPORT_PNGS', 'plot_loss_curves', 'predict_items', 'prediction_title', 'report_items', 'sample_test_items',
-           'plot_prediction_grid', 'show_prediction', 'plot_confusion_matrix', 'plot_top_losses', 'report_dl',
-           'save_report']
-
-# %% ../nbs/09_interpret.ipynb #a1fe0224
-def _save(fig, fname):
-    if fname is not None:
-        with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
-    return fig
+__all__ = ['REPORT_PNGS', 'plot_loss_curves', 'predict_items', 'report_items', 'sample_test_items', 'plot_prediction_grid',
+           'show_prediction', 'plot_confusion_matrix', 'plot_top_losses', 'report_dl', 'save_report']
 
 # %% ../nbs/09_interpret.ipynb #135654a5
 def plot_loss_curves(history:list, # `TrainResult.history`: one dict per epoch
@@ -41,7 +34,7 @@ def plot_loss_curves(history:list, # `TrainResult.history`: one dict per epoch
     a1.set(title='Loss', xlabel='epoch'); a1.legend()
     a2.set(title='Accuracy', xlabel='epoch', ylim=(0, 1.02)); a2.legend()
     for a in (a1, a2): a.set_xticks(sorted({h['epoch'] for h in history}))
-    return _save(fig, fname)
+    return save_figure(fig, fname)
 
 # %% ../nbs/09_interpret.ipynb #36c57e8a
 def predict_items(learn, # A trained `Learner`
@@ -51,13 +44,6 @@ def predict_items(learn, # A trained `Learner`
     dl = learn.dls.test_dl(items)
     with learn.no_bar(): probs = learn.get_preds(dl=dl)[0]
     return probs, probs.argmax(1)
-
-# %% ../nbs/09_interpret.ipynb #a9589d86
-def prediction_title(label:str, # The predicted class
-                     prob:float, # Its probability
-                    )->str:
-    "The course's title for a predicted image."
-    return f'Pred: {printable(label)} | Prob: {prob:.3f}'
 
 # %% ../nbs/09_interpret.ipynb #24db7ff6
 def report_items(learn, # A trained `Learner`
@@ -93,7 +79,7 @@ def plot_prediction_grid(learn, # A trained `Learner`
         FoodImage.create(fn).show(ctx=ax)
         ax.set_title(f'{prediction_title(label, float(p[i]))}\ntrue: {true}', color='green' if label==true else 'red', fontsize=11)
     fig.tight_layout()
-    return _save(fig, fname)
+    return save_figure(fig, fname)
 
 # %% ../nbs/09_interpret.ipynb #7568ee69
 def show_prediction(img, # Image path or PIL image
@@ -105,19 +91,19 @@ def show_prediction(img, # Image path or PIL image
     fig, ax = plt.subplots(figsize=figsize)
     FoodImage.create(img).show(ctx=ax)
     ax.set_title(prediction_title(pred.label, pred.prob))
-    return _save(fig, fname)
+    return save_figure(fig, fname)
 
 # %% ../nbs/09_interpret.ipynb #5497a9fb
 def plot_confusion_matrix(interp:ClassificationInterpretation, fname:Path|str|None=None):
     "fastai's confusion matrix, as a figure."
     interp.plot_confusion_matrix(figsize=(5,5))
-    return _save(plt.gcf(), fname)
+    return save_figure(plt.gcf(), fname)
 
 # %% ../nbs/09_interpret.ipynb #9a32f3c8
 def plot_top_losses(interp:ClassificationInterpretation, k:int=9, fname:Path|str|None=None):
     "fastai's top losses: the `k` test images the model got most wrong (title: prediction/actual/loss/probability)."
     interp.plot_top_losses(min(k, len(interp.losses)), nrows=-(-min(k, len(interp.losses))//3))
-    return _save(plt.gcf(), fname)
+    return save_figure(plt.gcf(), fname)
 
 # %% ../nbs/09_interpret.ipynb #0ca6ac12
 def report_dl(learn, # A trained `Learner`
@@ -135,7 +121,6 @@ def save_report(res, # A `TrainResult`
                 seed:int=42, # Seed of the prediction grid's sample
                )->dict:
     "Save the loss curves, prediction grid, confusion matrix, top losses and their heatmaps of `res` as PNGs in `res.out`; returns their paths."
-    from foodvision_fastai.heatmap import plot_top_loss_heatmaps  # here, not above: the heatmap module draws with this one's helpers
     if not (type(n) is int and n>=1): raise FoodVisionError(f"n_preds must be a whole number of at least 1, not {n!r}")
     out, paths = Path(res.out), {}
     with res.learn.no_bar():  # fastai's interpretation predicts again for each plot: no progress bars in a report

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import pytest
 from foodvision_fastai.models import DEFAULT_ARCH
 from foodvision_fastai.test_utils import shared_data, run_cli
-from foodvision_fastai.train import default_epochs
+from foodvision_fastai.options import default_epochs
 
 RUN_ENV = 'FOODVISION_RUN'
 

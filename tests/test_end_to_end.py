@@ -6,16 +6,16 @@ import torch
 from PIL import Image
 from foodvision_fastai.models import DEFAULT_ARCH, get_arch
 from foodvision_fastai.test_utils import run_cli
-from foodvision_fastai.train import default_epochs
+from foodvision_fastai.options import default_epochs
 
 def test_default_bar(mini_metrics):
-    "The defaults (three members, 2 epochs each) reach 70/75 (93.3%) on the real 10% data in under 3 minutes of CPU training."
+    "The default (MobileNetV2, frozen body) beats the course's 65 of 75 on the real 10% data, in under a minute of CPU training."
     m = mini_metrics
     assert (m['n_test'], m['vocab']) == (75, ['pizza', 'steak', 'sushi'])
-    assert m['n_correct'] >= 70, m['n_correct']
-    if m['device'] == 'cpu': assert m['train_seconds'] < 180, m['train_seconds']
-    epochs, members = default_epochs(DEFAULT_ARCH), get_arch(DEFAULT_ARCH).members
-    assert [(h['member'], h['epoch']) for h in m['history']] == [(a, e) for a in members for e in range(1, epochs+1)]
+    assert m['n_correct'] > 65, m['n_correct']
+    if m['device'] == 'cpu': assert m['train_seconds'] < 60, m['train_seconds']
+    epochs, members = default_epochs(DEFAULT_ARCH), get_arch(DEFAULT_ARCH).members or [None]
+    assert [(h.get('member'), h['epoch']) for h in m['history']] == [(a, e) for a in members for e in range(1, epochs+1)]
 
 def test_metrics_json(mini_metrics):
     m = mini_metrics
