@@ -11,7 +11,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'sha256sum', 'remove_partials',
-           'folder_lock', 'printable', 'default_out', 'check_outside', 'check_out', 'run_folder']
+           'folder_lock', 'printable', 'user_path', 'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out',
+           'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -151,6 +152,33 @@ def printable(s:str, # A name or path, maybe with undecodable bytes (surrogates)
              )->str:
     "`s` with every byte that is not UTF-8 shown as the replacement character."
     return str(s).encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+
+# %% ../nbs/00_core.ipynb #5f5c90aa
+def user_path(p:Path|str, # A path the user gave, maybe starting with `~` or `~user`
+             )->Path:
+    "`p` with `~` expanded; a `FoodVisionError` when `~user` names nobody on this machine."
+    try: return Path(p).expanduser()
+    except RuntimeError: raise FoodVisionError(f"cannot expand {p}: {str(p).split(os.sep)[0]} names no user of this machine (or HOME is not set); write the path in full") from None
+
+# %% ../nbs/00_core.ipynb #16684bfa
+def cache_dir(folder:Path|str, # A cache folder a library keeps, e.g. torch's `hub/checkpoints`
+              var:str, # The environment variable that moves it, e.g. 'TORCH_HOME'
+             )->Path:
+    "`folder`, created if needed; a `FoodVisionError` naming `var` when it cannot be written."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix='.foodvision-probe-'))  # root may have no permission check to ask
+    except OSError as e: raise FoodVisionError(f"cannot write the cache folder {folder} ({e.strerror}); set {var} to a folder you can write, and run again") from None
+    return folder
+
+# %% ../nbs/00_core.ipynb #eb6864ca
+def brief(items, # Names, e.g. a model's classes
+          n:int=10, # How many to show
+         )->str:
+    "The first `n` of `items` joined by commas, and how many there are when that is not all of them."
+    items = [str(i) for i in items]
+    return ', '.join(items[:n]) + (f', ... ({len(items)} in all)' if len(items)>n else '')
 
 # %% ../nbs/00_core.ipynb #e4e81ce4
 def default_out(arch:str, # Arch name, for the folder name

