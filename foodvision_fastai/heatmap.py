@@ -15,7 +15,7 @@ from fastai.interpret import ClassificationInterpretation
 from fastai.learner import Learner
 from fastai.torch_core import get_model
 
-from .core import FoodVisionError
+from .core import FoodVisionError, brief
 from .models import Ensemble
 from .export import FoodVisionModel, load_model
 from .inference import Prediction, open_image, to_input
@@ -83,7 +83,7 @@ def _target(target, vocab:list)->int|None:
     if target is None: return None
     if isinstance(target, str) and target in vocab: return vocab.index(target)
     if isinstance(target, int) and not isinstance(target, bool) and 0<=target<len(vocab): return target
-    raise FoodVisionError(f"target {target!r} is not a class of the model; give one of {', '.join(vocab)} or its index")
+    raise FoodVisionError(f"target {target!r} is not a class of the model; give one of {brief(vocab)} or its index")
 
 # %% ../nbs/10_heatmap.ipynb #ba800222
 def heatmap(model, # A `Learner`, a model from `load_model`, or the folder it was saved in

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_interpret.ipynb #c62c9a69
 from __future__ import annotations
-import random
+import random, warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -22,7 +22,9 @@ __all__ = ['REPORT_PNGS', 'plot_loss_curves', 'predict_items', 'prediction_title
 # %% ../nbs/09_interpret.ipynb #a1fe0224
 def _save(fig, fname):
     if fname is not None:
-        with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
+        with warnings.catch_warnings():  # class names in a script the fonts here lack (寿司): boxes in the PNG, not a warning per character
+            warnings.filterwarnings('ignore', message=r'Glyph \d+ .*missing from font', category=UserWarning)
+            with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
     return fig
 
 # %% ../nbs/09_interpret.ipynb #135654a5
