@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #b23f7337
 from __future__ import annotations
-import errno, hashlib, json, os, shutil, signal, sys, tempfile
+import errno, hashlib, json, os, shutil, signal, sys, tempfile, warnings
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,8 +13,8 @@ from filelock import FileLock, Timeout
 
 # %% auto #0
 __all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'save_figure', 'read_metrics',
-           'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock', 'printable', 'default_out',
-           'check_outside', 'check_out', 'run_folder']
+           'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock', 'printable', 'user_path',
+           'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out', 'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -118,7 +118,9 @@ def save_figure(fig, # A matplotlib figure
                ):
     "Save `fig` as a PNG at `fname` (when given) and return it, so that a notebook shows it."
     if fname is not None:
-        with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
+        with warnings.catch_warnings():  # class names in a script the fonts here lack (寿司): boxes in the PNG, not a warning per character
+            warnings.filterwarnings('ignore', message=r'Glyph \d+ .*missing from font', category=UserWarning)
+            with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
     return fig
 
 # %% ../nbs/00_core.ipynb #7da9c2ee
@@ -175,6 +177,33 @@ def printable(s:str, # A name or path, maybe with undecodable bytes (surrogates)
              )->str:
     "`s` with every byte that is not UTF-8 shown as the replacement character."
     return str(s).encode('utf-8', 'surrogateescape').decode('utf-8', 'replace')
+
+# %% ../nbs/00_core.ipynb #5f5c90aa
+def user_path(p:Path|str, # A path the user gave, maybe starting with `~` or `~user`
+             )->Path:
+    "`p` with `~` expanded; a `FoodVisionError` when `~user` names nobody on this machine."
+    try: return Path(p).expanduser()
+    except RuntimeError: raise FoodVisionError(f"cannot expand {p}: {str(p).split(os.sep)[0]} names no user of this machine (or HOME is not set); write the path in full") from None
+
+# %% ../nbs/00_core.ipynb #16684bfa
+def cache_dir(folder:Path|str, # A cache folder a library keeps, e.g. torch's `hub/checkpoints`
+              var:str, # The environment variable that moves it, e.g. 'TORCH_HOME'
+             )->Path:
+    "`folder`, created if needed; a `FoodVisionError` naming `var` when it cannot be written."
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix='.foodvision-probe-'))  # root may have no permission check to ask
+    except OSError as e: raise FoodVisionError(f"cannot write the cache folder {folder} ({e.strerror}); set {var} to a folder you can write, and run again") from None
+    return folder
+
+# %% ../nbs/00_core.ipynb #eb6864ca
+def brief(items, # Names, e.g. a model's classes
+          n:int=10, # How many to show
+         )->str:
+    "The first `n` of `items` joined by commas, and how many there are when that is not all of them."
+    items = [str(i) for i in items]
+    return ', '.join(items[:n]) + (f', ... ({len(items)} in all)' if len(items)>n else '')
 
 # %% ../nbs/00_core.ipynb #e4e81ce4
 def default_out(arch:str, # Arch name, for the folder name

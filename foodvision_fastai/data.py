@@ -4,19 +4,21 @@
 
 # %% ../nbs/01_data.ipynb #dc2ec622
 from __future__ import annotations
-import os, shutil, tempfile, zipfile
+import contextlib, hashlib, json, os, shutil, sys, tempfile, zipfile
+from http import HTTPStatus
 from pathlib import Path
+from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 
 from fastcore.basics import ifnone
+from fastcore.net import urlopen
 from fastai.data.external import fastai_path
-from fastdownload import download_url
 
-from .core import FoodVisionError, sha256sum, make_dir, _write_error
+from .core import FoodVisionError, sha256sum, make_dir, _write_error, atomic_path, write_json, user_path, cache_dir
 from .layout import read_layout, VALID_NAMES
 
 # %% auto #0
-__all__ = ['DATA_URLS', 'DATA_ENV', 'extract_zip', 'download', 'get_data']
+__all__ = ['DATA_URLS', 'DATA_ENV', 'extract_zip', 'check_url', 'url_cache', 'download', 'get_data']
 
 # %% ../nbs/01_data.ipynb #14de6e63
 DATA_URLS = {
@@ -60,20 +62,90 @@ def extract_zip(zip_path:Path|str, # A zip of a folder data set
     return dest
 
 # %% ../nbs/01_data.ipynb #73e54645
+def _fastai_dir(kind:str)->Path:
+    "fastai's cache folder `kind` ('archive', 'data'), writable; a `FoodVisionError` naming FASTAI_HOME otherwise."
+    try: d = fastai_path(kind)  # writes fastai's config.ini the first time
+    except OSError as e: raise FoodVisionError(f"cannot write fastai's settings in {os.environ.get('FASTAI_HOME') or '~/.fastai'} ({e.strerror}); set FASTAI_HOME to a folder you can write, and run again") from None
+    return cache_dir(d, 'FASTAI_HOME')
+
 def _cached_zip_dir(zip_path:Path)->Path:
-    "Cache folder for a local zip: its name plus the start of its sha256, so a changed zip is unpacked anew."
-    return fastai_path('data')/f'{zip_path.stem}-{sha256sum(zip_path)[:12]}'
+    "Cache folder for a zip: its name plus the start of its sha256, so a changed zip is unpacked anew."
+    return _fastai_dir('data')/f'{zip_path.stem}-{sha256sum(zip_path)[:12]}'
+
+# %% ../nbs/01_data.ipynb #574bcc90
+def check_url(url:str, # An http(s) URL the user gave
+             )->str:
+    "`url`, if it is a well-formed URL with a host; a `FoodVisionError` saying what is wrong otherwise."
+    try: u = urlparse(url); u.port  # a bad port (`:99999`, `:x`) shows only here
+    except ValueError as e: raise FoodVisionError(f"{url} is not a valid URL ({e}); check it (e.g. https://host/path/data.zip)") from None
+    if not u.hostname: raise FoodVisionError(f"{url} has no host name; check it (e.g. https://host/path/data.zip)")
+    return url
 
 # %% ../nbs/01_data.ipynb #cce4fbbb
+def url_cache(url:str, # A URL
+             )->Path:
+    "Where `download` keeps the file at `url`: its name plus the start of the sha256 of the whole URL."
+    name = Path(urlparse(url).path).name or 'download'
+    return _fastai_dir('archive')/f"{Path(name).stem}-{hashlib.sha256(url.encode()).hexdigest()[:12]}{Path(name).suffix}"
+
+_VALIDATORS = {'etag': 'ETag', 'last_modified': 'Last-Modified', 'size': 'Content-Length'}
+
+def _validators(headers)->dict:
+    "What identifies a version of a file: its ETag, Last-Modified and size, as far as the server says."
+    return {k: headers[h] for k,h in _VALIDATORS.items() if headers.get(h)}
+
+def _changed(old:dict, new:dict)->bool:
+    "Whether the server's `new` validators describe another file than `old`; unknown (no validator in common) counts as unchanged."
+    return any(old[k]!=new[k] for k in _VALIDATORS if k in old and k in new)
+
+def _reason(e:Exception)->str:
+    "One short line about a failed download: the HTTP status (never the page that came with it), or the network's reason."
+    if isinstance(e, HTTPError): return f"HTTP {e.code} {HTTPStatus(e.code).phrase if e.code in HTTPStatus._value2member_map_ else ''}".strip()
+    if isinstance(e, URLError): return str(e.reason)[:200]
+    return f"{type(e).__name__}: {str(e)[:200]}"
+
+def _save_body(r, dest:Path, quiet:bool):
+    "Stream the response `r` into `dest`, atomically; an `OSError` when it ends before the size the server announced."
+    size = int(r.headers['Content-Length']) if (r.headers.get('Content-Length') or '').isdigit() else None
+    bar = None
+    if not quiet:
+        from fastprogress.fastprogress import progress_bar
+        bar = progress_bar(range(size or 1), leave=False)
+    read = 0
+    with atomic_path(dest) as tmp:
+        with open(tmp, 'wb') as f:
+            for chunk in iter(lambda: r.read(1<<20), b''):
+                f.write(chunk); read += len(chunk)
+                if bar is not None and size: bar.update(min(read, size))
+        if size is not None and read < size: raise OSError(f"the download was cut off after {read} of {size} bytes")
+
 def download(url:str, # What to download
              fix:str, # How to do without it, for the error message
              quiet:bool=False, # No progress bar
             )->Path:
-    "The file at `url` in fastai's archive folder, downloaded once (to a `.part` file, renamed when complete)."
-    dest = fastai_path('archive')/Path(urlparse(url).path).name
-    if dest.exists(): return dest
-    try: return download_url(url, dest, show_progress=not quiet)
-    except Exception as e: raise FoodVisionError(f"could not download {url} ({type(e).__name__}: {e}); check the network, or {fix}") from None
+    "The file at `url` in fastai's archive folder (`url_cache`), downloaded again when the server says it changed."
+    dest = url_cache(url)
+    meta = dest.with_name(dest.name+'.json')
+    try: old = json.loads(meta.read_text()) if dest.exists() else None
+    except (OSError, ValueError): old = None
+    if old is not None and not isinstance(old, dict): old = None
+    headers = {'If-None-Match': old['etag']} if old and 'etag' in old else {'If-Modified-Since': old['last_modified']} if old and 'last_modified' in old else {}
+    try:
+        try: r = urlopen(url, headers=headers, timeout=30)
+        except HTTPError as e:
+            if e.code==304 and old is not None: return dest  # not modified
+            raise
+        with contextlib.closing(r):
+            new = _validators(r.headers)
+            if old is not None and not _changed(old, new): return dest
+            _save_body(r, dest, quiet)
+        write_json(meta, dict(new, url=url))
+        return dest
+    except FoodVisionError: raise
+    except Exception as e:
+        if old is None: raise FoodVisionError(f"could not download {url} ({_reason(e)}); check the network, or {fix}") from None
+        if not quiet: print(f"could not check {url} for a newer version ({_reason(e)}); using the copy downloaded before", file=sys.stderr)
+        return dest
 
 # %% ../nbs/01_data.ipynb #2f5a2b9c
 def get_data(source:str|Path|None=None, # A name in `DATA_URLS`, a URL, a `.zip` or a folder; default `$FOODVISION_DATA`, then 'pizza_steak_sushi'
@@ -84,13 +156,12 @@ def get_data(source:str|Path|None=None, # A name in `DATA_URLS`, a URL, a `.zip`
     s = str(source)
     if s in DATA_URLS: s = DATA_URLS[s]
     if s.startswith(('http://','https://')):
-        arch = download(s, f"download the zip yourself and pass its path (or set {DATA_ENV})", quiet)
-        dest = fastai_path('data')/Path(urlparse(s).path).stem
-        try: return extract_zip(arch, dest)
-        except FoodVisionError:
-            arch.unlink(missing_ok=True)  # our own download, not the user's file: fetch it again next time
-            raise
-    p = Path(s).expanduser()
+        arch = download(check_url(s), f"download the zip yourself and pass its path (or set {DATA_ENV})", quiet)
+        try: return extract_zip(arch, _cached_zip_dir(arch))
+        except FoodVisionError as e:
+            for p in (arch, arch.with_name(arch.name+'.json')): p.unlink(missing_ok=True)  # our own download, not the user's file: fetch it again next time
+            raise FoodVisionError(str(e).replace(str(arch), s)) from None
+    p = user_path(s)
     if p.is_dir(): return p
     if p.is_file(): return extract_zip(p, _cached_zip_dir(p))
     raise FoodVisionError(f"{s} is not a folder, a file, a URL or one of {sorted(DATA_URLS)}; give a data set folder, a .zip of one, or a URL")

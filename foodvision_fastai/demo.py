@@ -7,7 +7,7 @@ from __future__ import annotations
 import json, os, shutil, sys, time
 from pathlib import Path
 
-from .core import FoodVisionError, atomic_dir, atomic_path
+from .core import FoodVisionError, atomic_dir, atomic_path, user_path
 from .data import get_data, DATA_ENV
 from .layout import read_layout, is_image_name
 from .export import FoodVisionModel, load_model, read_model_config, onnx_session, write_standalone
@@ -73,8 +73,8 @@ def demo_examples(data:str|Path|None=None, # Local data set (folder or .zip, any
                  )->list:
     "Example images found on this machine: the first test images of each class (validation or training ones without a test set), and the custom photo."
     res, data = [], data or os.environ.get(DATA_ENV)
-    if data and Path(data).expanduser().exists():
-        lay = read_layout(get_data(Path(data).expanduser(), quiet=True), labels)
+    if data and user_path(data).exists():
+        lay = read_layout(get_data(user_path(data), quiet=True), labels)
         items = lay.items['test'] or lay.items['valid'] or lay.items['train']
         for c in lay.classes: res += sorted(p for p,k in items if k==c and is_image_name(p))[:n_per_class]
     custom = os.environ.get(CUSTOM_IMAGE_ENV)
@@ -236,7 +236,7 @@ def write_bundle(model_dir:str|Path, # Folder `foodvision_train` wrote (with mod
                  emoji:str='🍕', # The Space's emoji
                 )->Path:
     "Write the demo as a folder for Hugging Face Spaces (app.py on ONNX Runtime, no PyTorch), everything checked first; returns `dest`."
-    model_dir, dest = Path(model_dir).expanduser(), Path(dest).expanduser()
+    model_dir, dest = user_path(model_dir), user_path(dest)
     if not (model_dir/'model.json').is_file():
         raise FoodVisionError(f"model file {model_dir/'model.json'} does not exist; give the folder that `foodvision_train` wrote")
     cfg = read_model_config(model_dir/'model.json')
@@ -245,7 +245,7 @@ def write_bundle(model_dir:str|Path, # Folder `foodvision_train` wrote (with mod
     if not name or not onnx.is_file():
         raise FoodVisionError(f"{model_dir} has no {onnx.name}, which the bundle runs (it has no PyTorch); train the model again with this version, which writes it")
     if onnx_session(onnx, threads=1) is None: raise FoodVisionError(f"{onnx} cannot be run by ONNX Runtime (damaged, or not an ONNX model); copy or train it again")
-    if data is not None and not Path(data).expanduser().exists():
+    if data is not None and not user_path(data).exists():
         raise FoodVisionError(f"data set {data} does not exist; give a local folder or .zip for the example photos, or leave it out")
     try: metrics = json.loads((model_dir/'metrics.json').read_text())
     except (OSError, ValueError): metrics = None

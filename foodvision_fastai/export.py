@@ -12,7 +12,7 @@ from torch import nn
 from fastai.data.transforms import Normalize
 from fastai.torch_core import get_model
 
-from .core import FoodVisionError, atomic_path, write_json
+from .core import FoodVisionError, atomic_path, write_json, brief
 from .images import MIN_SIZE
 from .models import ARCHS, get_arch
 
@@ -171,7 +171,7 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
     model = get_arch(cfg['arch']).create_model(len(cfg['vocab']), cfg.get('hidden'))
     try: model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
-        raise FoodVisionError(f"{wpath} does not fit {cfg['arch']} with {len(cfg['vocab'])} classes {cfg['vocab']} "
+        raise FoodVisionError(f"{wpath} does not fit {cfg['arch']} with {len(cfg['vocab'])} classes ({brief(cfg['vocab'])}) "
                               f"(the weights are for another arch or other classes): {str(e).splitlines()[1].strip() if len(str(e).splitlines())>1 else e}") from None
     model.eval()
     check_finite(model, cfg['size'], wpath)

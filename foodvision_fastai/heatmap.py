@@ -18,7 +18,7 @@ from fastai.torch_core import get_model
 from .models import Ensemble
 from .export import FoodVisionModel, load_model
 from .inference import Prediction, open_image, to_input
-from .core import FoodVisionError, printable, save_figure
+from .core import FoodVisionError, printable, save_figure, brief
 
 # %% auto #0
 __all__ = ['grad_cam', 'upsample', 'heatmap', 'prediction_title', 'show_heatmap', 'heatmap_image', 'save_heatmaps',
@@ -83,7 +83,7 @@ def _target(target, vocab:list)->int|None:
     if target is None: return None
     if isinstance(target, str) and target in vocab: return vocab.index(target)
     if isinstance(target, int) and not isinstance(target, bool) and 0<=target<len(vocab): return target
-    raise FoodVisionError(f"target {target!r} is not a class of the model; give one of {', '.join(vocab)} or its index")
+    raise FoodVisionError(f"target {target!r} is not a class of the model; give one of {brief(vocab)} or its index")
 
 # %% ../nbs/10_heatmap.ipynb #ba800222
 def heatmap(model, # A `Learner`, a model from `load_model`, or the folder it was saved in

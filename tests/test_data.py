@@ -11,7 +11,7 @@ import pytest
 from fastai.data.external import fastai_cfg
 
 from foodvision_fastai.core import FoodVisionError
-from foodvision_fastai.data import get_data
+from foodvision_fastai.data import get_data, url_cache
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import make_dataset, zip_folder, free_port
 
@@ -33,16 +33,22 @@ def one_line_naming(e:Exception, *names)->str:
 
 @pytest.fixture
 def server():
-    "An http.server on 127.0.0.1 in a thread; `routes[path](hit_number) -> (body, 'ok'|'cut')`; always shut down."
-    routes, hits = {}, Counter()
+    "An http.server on 127.0.0.1 in a thread; `routes[path](hit_number) -> (body, 'ok'|'cut'[, headers])`; always shut down."
+    routes, hits, bodies = {}, Counter(), Counter()
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *a): pass
         def do_GET(self):
             hits[self.path] += 1
             if self.path not in routes: self.send_error(404); return
-            body, how = routes[self.path](hits[self.path])
+            body, how, *extra = routes[self.path](hits[self.path])
+            headers = extra[0] if extra else {}  # e.g. {'ETag': '"v1"'}: a request with a matching If-None-Match gets a 304
+            if how=='err': self.send_error(503); return  # the server is down for now
+            if headers.get('ETag') and self.headers.get('If-None-Match')==headers['ETag']:
+                self.send_response(304); self.end_headers(); return
+            bodies[self.path] += 1
             self.send_response(200)
             self.send_header('Content-Type', 'application/zip')
+            for k,v in headers.items(): self.send_header(k, v)
             if how=='cut':  # announce more than is sent, send half, close
                 self.send_header('Content-Length', str(len(body))); self.end_headers()
                 self.wfile.write(body[:len(body)//2]); self.wfile.flush()
@@ -53,7 +59,7 @@ def server():
                 self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
     srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler); srv.daemon_threads = True
     t = threading.Thread(target=srv.serve_forever, daemon=True); t.start()
-    try: yield SimpleNamespace(url=f'http://127.0.0.1:{srv.server_address[1]}', routes=routes, hits=hits)
+    try: yield SimpleNamespace(url=f'http://127.0.0.1:{srv.server_address[1]}', routes=routes, hits=hits, bodies=bodies)
     finally:
         srv.shutdown(); srv.server_close(); t.join(10)
 
@@ -68,8 +74,10 @@ def test_download_works_and_is_reused(server, zip_bytes):
     server.routes['/good.zip'] = lambda n: (zip_bytes, 'ok')
     p = get_data(server.url+'/good.zip', quiet=True)
     assert read_layout(p).classes == ["a","b"]
+    mtime = url_cache(server.url+'/good.zip').stat().st_mtime_ns
     assert get_data(server.url+'/good.zip', quiet=True) == p
-    assert server.hits['/good.zip'] == 1
+    assert server.hits['/good.zip'] == 2  # the second call only asks whether the file changed (same size: it did not)
+    assert url_cache(server.url+'/good.zip').stat().st_mtime_ns == mtime
 
 def test_cut_off_download_is_an_error_and_never_reused(server, zip_bytes):
     url = server.url+'/cut.zip'
@@ -78,8 +86,8 @@ def test_cut_off_download_is_an_error_and_never_reused(server, zip_bytes):
         with pytest.raises(FoodVisionError) as ei: get_data(url, quiet=True)
         one_line_naming(ei.value, url)
         assert server.hits['/cut.zip'] == i
-        assert not (_archive()/'cut.zip').exists()
-        assert not (Path(os.environ['FASTAI_HOME'])/'data'/'cut').exists()
+        assert not url_cache(url).exists() and not [p for p in _archive().iterdir() if p.suffix=='.zip']
+        assert not (Path(os.environ['FASTAI_HOME'])/'data').exists() or not list((Path(os.environ['FASTAI_HOME'])/'data').iterdir())
 
 def test_download_after_a_cut_off_one_succeeds(server, zip_bytes):
     url = server.url+'/flaky.zip'
@@ -87,7 +95,7 @@ def test_download_after_a_cut_off_one_succeeds(server, zip_bytes):
     with pytest.raises(FoodVisionError): get_data(url, quiet=True)
     p = get_data(url, quiet=True)
     assert read_layout(p).classes == ["a","b"] and server.hits['/flaky.zip'] == 2
-    assert (_archive()/'flaky.zip').read_bytes() == zip_bytes
+    assert url_cache(url).read_bytes() == zip_bytes
 
 def test_download_of_a_non_zip_is_an_error_and_not_kept(server):
     server.routes['/notzip.zip'] = lambda n: (b'<html>not found</html>', 'ok')
@@ -95,7 +103,7 @@ def test_download_of_a_non_zip_is_an_error_and_not_kept(server):
     for i in (1, 2):
         with pytest.raises(FoodVisionError) as ei: get_data(url, quiet=True)
         one_line_naming(ei.value, 'notzip.zip')
-        assert server.hits['/notzip.zip'] == i and not (_archive()/'notzip.zip').exists()
+        assert server.hits['/notzip.zip'] == i and not url_cache(url).exists()
 
 @pytest.mark.parametrize('kind', ['404', 'refused'])
 def test_failed_download_one_line_error(server, kind):
@@ -106,6 +114,62 @@ def test_failed_download_one_line_error(server, kind):
     assert time.perf_counter()-t < 30
     arch = _archive()
     assert not arch.exists() or not [p for p in arch.iterdir() if p.suffix=='.zip']
+
+def test_404_message_has_no_html_page(server):
+    url = server.url+'/missing.zip'  # http.server answers a 404 with an HTML page
+    with pytest.raises(FoodVisionError) as ei: get_data(url, quiet=True)
+    msg = one_line_naming(ei.value, url, 'HTTP 404 Not Found')
+    assert '<' not in msg and 'Error response' not in msg and len(msg) < 300, msg
+
+@pytest.fixture
+def two_zips(tmp_path):
+    "Zips of two different data sets: classes a, b and (a larger file) c, d, e."
+    one = make_dataset(tmp_path/'srv1'/'fv', classes=('a','b'), n_train=1, n_test=1, size=16)
+    two = make_dataset(tmp_path/'srv2'/'fv', classes=('c','d','e'), n_train=1, n_test=1, size=16)
+    res = [zip_folder(d, d.parent/'data.zip', prefix='fv/').read_bytes() for d in (one, two)]
+    assert len(res[0]) != len(res[1])
+    return res
+
+def test_url_cache_is_keyed_on_the_whole_url(server, two_zips):
+    server.routes['/v1/data.zip'] = lambda n: (two_zips[0], 'ok')
+    server.routes['/v2/data.zip'] = lambda n: (two_zips[1], 'ok')
+    assert read_layout(get_data(server.url+'/v1/data.zip', quiet=True)).classes == ['a','b']
+    assert read_layout(get_data(server.url+'/v2/data.zip', quiet=True)).classes == ['c','d','e']  # not v1's file, which has the same name
+    assert read_layout(get_data(server.url+'/v1/data.zip', quiet=True)).classes == ['a','b']
+    assert url_cache(server.url+'/v1/data.zip') != url_cache(server.url+'/v2/data.zip')
+
+VERSION_HEADERS = {'etag': lambda v: {'ETag': f'"v{v}"'},
+                   'last_modified': lambda v: {'Last-Modified': f'Mon, 0{v} Jan 2024 00:00:00 GMT'},
+                   'size': lambda v: {}}  # only Content-Length, which differs
+
+@pytest.mark.parametrize('validator', list(VERSION_HEADERS))
+def test_changed_upstream_file_is_downloaded_again(server, two_zips, validator):
+    state = {'v': 1}
+    server.routes['/data.zip'] = lambda n: (two_zips[state['v']-1], 'ok', VERSION_HEADERS[validator](state['v']))
+    url = server.url+'/data.zip'
+    assert read_layout(get_data(url, quiet=True)).classes == ['a','b']
+    assert read_layout(get_data(url, quiet=True)).classes == ['a','b']  # unchanged: the copy is used
+    if validator=='etag': assert server.bodies['/data.zip'] == 1  # the server said 304, nothing was sent again
+    state['v'] = 2  # the file is replaced upstream
+    assert read_layout(get_data(url, quiet=True)).classes == ['c','d','e']
+    assert read_layout(get_data(url, quiet=True)).classes == ['c','d','e']
+
+def test_server_down_uses_the_copy_downloaded_before(server, zip_bytes, capsys):
+    state = {'how': 'ok'}
+    server.routes['/data.zip'] = lambda n: (zip_bytes, state['how'], {'ETag': '"v1"'})
+    url = server.url+'/data.zip'
+    p = get_data(url, quiet=True)
+    state['how'] = 'err'
+    capsys.readouterr()
+    assert get_data(url) == p
+    err = capsys.readouterr().err.strip()
+    assert err.count('\n') == 0 and url in err and 'HTTP 503' in err and 'using the copy downloaded before' in err, err
+
+@pytest.mark.parametrize('url, why', [('http://[::1', 'is not a valid URL'), ('http://127.0.0.1:99999/x.zip', 'is not a valid URL'),
+                                       ('https:///x.zip', 'has no host name')])
+def test_malformed_url_one_line_error(url, why):
+    with pytest.raises(FoodVisionError) as ei: get_data(url, quiet=True)
+    one_line_naming(ei.value, url, why)
 
 # ---------------------------------------------------------------- the real data in every layout
 
