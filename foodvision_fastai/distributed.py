@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_distributed.ipynb #9ab6e866
 from __future__ import annotations
-import shutil, tempfile
+import math, shutil, tempfile
 from pathlib import Path
 
 from .core import FoodVisionError
@@ -14,7 +14,8 @@ from fastcore.meta import delegates
 from fastai.torch_core import rank_distrib, num_distrib
 
 from .data import get_data
-from .models import ensure_weights, get_arch
+from .models import ensure_weights, get_arch, DEFAULT_ARCH
+from .options import DEFAULT_LR
 from .core import add_metrics
 from .train import train_foodvision
 
@@ -55,8 +56,8 @@ def _check_out(out, overwrite, resume):
 # %% ../nbs/14_distributed.ipynb #188d4e92
 @delegates(train_foodvision, but=['cbs'])
 def train_distributed(data:str|Path|None=None, # Data set (see `get_data`)
-                      arch:str='mobilenet_v2', # One pretrained model (see `train_foodvision`): an ensemble, the single-process default, is not trained data-parallel
-                      lr:float=2e-3, # Maximum learning rate (a number: `lr_find` is not distributed)
+                      arch:str=DEFAULT_ARCH, # One pretrained model (see `train_foodvision`): an ensemble is not trained data-parallel
+                      lr:float=DEFAULT_LR, # Maximum learning rate (a number: `lr_find` is not distributed)
                       bs:int=32, # Batch size per process
                       out:str|Path|None=None, # Run folder, written by rank 0
                       **kwargs,
@@ -64,6 +65,10 @@ def train_distributed(data:str|Path|None=None, # Data set (see `get_data`)
     "`train_foodvision` in every process of `accelerate launch`, data-parallel; the `TrainResult` on rank 0, `None` on the others."
     if get_arch(arch).members:
         raise FoodVisionError("an ensemble is not trained data-parallel (yet); train it with foodvision_train, or each member here and then as an ensemble")
+    try: lr = float(lr)
+    except (TypeError, ValueError): lr = float('nan')
+    if not (math.isfinite(lr) and lr>0):  # not TrainOptions' message: it would suggest 'find'
+        raise FoodVisionError("lr must be a positive number here (lr_find is not distributed: find it with foodvision_train --lr find first)")
     _check_out(out, kwargs.get('overwrite'), kwargs.get('resume'))
     cbs = [distributed_trainer()] if num_distrib()>1 else []  # joins the process group: NCCL on GPUs, gloo on the CPU
     rank = rank_distrib()
@@ -71,7 +76,7 @@ def train_distributed(data:str|Path|None=None, # Data set (see `get_data`)
     on_rank0_first(ensure_weights, arch, kwargs.get('weights_path'), quiet=True)
     if rank: kwargs['quiet'] = True
     run_out = out if rank==0 else _rank_copy(out, rank, kwargs.get('resume'))
-    try: res = train_foodvision(path, arch=arch, lr=float(lr), bs=bs, out=run_out, cbs=cbs, **kwargs)
+    try: res = train_foodvision(path, arch=arch, lr=lr, bs=bs, out=run_out, cbs=cbs, **kwargs)
     finally:
         if rank: shutil.rmtree(run_out, ignore_errors=True)
     if rank==0: add_metrics(res.out, distributed=dict(world_size=max(num_distrib(), 1), backend=dist.get_backend() if dist.is_initialized() else None))
