@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_cli.ipynb #b312b5a1
 from __future__ import annotations
-import json as jsonlib, sys
+import json as jsonlib, os, sys, unicodedata
 from pathlib import Path
 
 from fastcore.docments import docments
@@ -20,14 +20,14 @@ from .export import load_model
 from .train import train_foodvision
 from .fit import summary
 from .interpret import save_report
-from .inference import predict, find_images, write_csv
+from .inference import predict, find_images, write_csv, csv_target
 from .heatmap import save_heatmaps
 from .demo import demo_app, demo_examples, launch_demo, write_bundle
 from .experiments import run_experiments, results_markdown
 from .distributed import train_distributed
 
 # %% auto #0
-__all__ = ['TRAIN_CHOICES', 'cli_params', 'foodvision_train', 'format_table', 'foodvision_predict', 'foodvision_demo',
+__all__ = ['TRAIN_CHOICES', 'cli_params', 'foodvision_train', 'shown', 'format_table', 'foodvision_predict', 'foodvision_demo',
            'foodvision_experiments', 'foodvision_train_distributed', 'foodvision_archs']
 
 # %% ../nbs/15_cli.ipynb #a1916078
@@ -68,13 +68,18 @@ def foodvision_train(n_preds:int=9, # Test images in the prediction grid and the
     print(summary(res))
 
 # %% ../nbs/15_cli.ipynb #cca92a7b
+def shown(s:str, # A file or class name, as it came
+         )->str:
+    "`s` printable on one line: bytes that are not UTF-8 as the replacement character, line breaks and other control characters escaped (`\\n`)."
+    return ''.join(c.encode('unicode_escape').decode() if unicodedata.category(c) in ('Cc', 'Zl', 'Zp') else c for c in printable(s))
+
 def format_table(preds:list, # `Prediction`s
                 )->str:
-    "Predictions as an aligned text table: image, class, probability (and why, for a photo that could not be read)."
-    rows = [('image','class','prob')] + [(printable(p.image), printable(p.label), f'{p.prob:.4f}') if p.error is None else
-                                         (printable(p.image), 'ERROR', '') for p in preds]
+    "Predictions as an aligned text table, one row per photo: image, class, probability (and why, for a photo that could not be read)."
+    rows = [('image','class','prob')] + [(shown(p.image), shown(p.label), f'{p.prob:.4f}') if p.error is None else
+                                         (shown(p.image), 'ERROR', '') for p in preds]
     w = [max(len(r[i]) for r in rows) for i in range(3)]
-    return '\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}' + (f'  {printable(p.error)}' if p and p.error else '')
+    return '\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}' + (f'  {shown(p.error)}' if p and p.error else '')
                      for (a,b,c),p in zip(rows, [None]+list(preds)))
 
 # %% ../nbs/15_cli.ipynb #9920ad24
@@ -94,13 +99,19 @@ def foodvision_predict(images:Param('Image files, or folders of them (searched r
         if not model: raise FoodVisionError("no model given; pass --model <folder written by foodvision_train>")
         if not images: raise FoodVisionError("no images given; pass one or more image files or folders")
         if not (type(topk) is int and topk>=1): raise FoodVisionError(f"topk must be a whole number of at least 1, not {topk!r}")
+        if csv: csv_target(csv)  # a folder is refused before any work
         m, files = load_model(model), find_images(images)
         preds = predict(m, files, errors='report', progress=not quiet and len(files)>kwargs.get('bs', 64), **kwargs)
         if csv: write_csv(preds, csv, topk)
         if heatmap: save_heatmaps(m, [f for f,p in zip(files, preds) if p.error is None], heatmap)
-    if json: print(jsonlib.dumps([dict(image=p.image, label=p.label, prob=p.prob, probs=p.probs, top=p.top(topk), error=p.error) for p in preds],
-                                 indent=2, allow_nan=False))
-    else: print(format_table(preds))
+    try:
+        if json: print(jsonlib.dumps([dict(image=p.image, label=p.label, prob=p.prob, probs=p.probs, top=p.top(topk), error=p.error) for p in preds],
+                                     indent=2, allow_nan=False))
+        else: print(format_table(preds))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head -2`: the reader took what it wanted and left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that Python's own flush at exit does not fail again
+        sys.exit(1)
     if (bad := sum(p.error is not None for p in preds)):
         print(f"error: {bad} of {len(preds)} image(s) could not be classified; see the ERROR rows", file=sys.stderr); sys.exit(2)
 

@@ -4,19 +4,21 @@
 
 # %% ../nbs/12_demo.ipynb #5b03c22e
 from __future__ import annotations
-import json, os, shutil, sys, time
+import inspect, json, os, shutil, socket, sys, time
 from pathlib import Path
 
 from .core import FoodVisionError, atomic_dir, atomic_path, user_path
 from .data import get_data, DATA_ENV
 from .layout import read_layout, is_image_name
-from .export import FoodVisionModel, load_model, read_model_config, onnx_session, write_standalone
+from .images import BOMB_HINT
+from .export import FoodVisionModel, load_model, saved_onnx, write_standalone
 from .heatmap import heatmap, heatmap_image
 from .inference import predict, CUSTOM_IMAGE_ENV
 
 # %% auto #0
-__all__ = ['SYSTEM_FONTS', 'SYSTEM_MONO', 'BUNDLE_APP', 'BUNDLE_PACKAGES', 'gradio', 'offline_theme', 'is_loopback', 'image_drop',
-           'classify', 'demo_examples', 'demo_app', 'launch_demo', 'bundle_versions', 'bundle_readme', 'write_bundle']
+__all__ = ['SYSTEM_FONTS', 'SYSTEM_MONO', 'BUNDLE_APP', 'BUNDLE_PACKAGES', 'gradio', 'offline_theme', 'is_loopback',
+           'upload_path', 'image_drop', 'classify', 'demo_examples', 'demo_app', 'check_host', 'launch_demo',
+           'bundle_versions', 'bundle_readme', 'write_bundle']
 
 # %% ../nbs/12_demo.ipynb #e7eaa6e9
 def gradio():
@@ -41,12 +43,34 @@ def is_loopback(host:str, # A host name or address
     return host in ('localhost', '::1') or host.startswith('127.')
 
 # %% ../nbs/12_demo.ipynb #c49b9b4d
+def upload_path(payload, # gradio's `FileData` of an upload, or None
+                cache:str|Path, # A folder for pasted images (gradio's cache)
+               )->str|None:
+    "The file of an upload, unopened: an uploaded file where gradio put it; a pasted image (a data URL) written as its bytes; `ValueError` with a one-line reason for anything else."
+    import base64, binascii, hashlib, mimetypes
+    if payload is None: return None
+    if payload.path is not None: return payload.path
+    head, comma, data = (payload.url or '').partition(',')
+    if not (head.startswith('data:') and head.endswith(';base64') and comma): raise ValueError('the pasted image is not an image (not a base64 data URL)')
+    if len(data) > 70_000_000: raise ValueError('the pasted image is larger than 50 MB')  # as the uploads' limit
+    try: raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError): raise ValueError('the pasted image is damaged (its data is not base64)') from None
+    dest = Path(cache)/'pasted'/f"pasted-{hashlib.sha256(raw).hexdigest()[:16]}{mimetypes.guess_extension(head[5:-7]) or '.bin'}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(raw)
+    return str(dest)
+
 def image_drop(**kwargs, # Passed to `gr.Image`
               ):
-    "A `gr.Image` (same page element) whose uploads reach `predict` unopened, so that it checks them and says what is wrong."
-    img = gradio().Image(type='filepath', **kwargs)
-    opened = img.preprocess  # pasted images come as data URLs: gradio's own way
-    img.preprocess = lambda payload: payload.path if payload is not None and payload.path is not None else opened(payload)
+    "A `gr.Image` (same page element) whose uploads, pasted images too, reach `predict` unopened, so that it checks them and says what is wrong."
+    gr = gradio()
+    img = gr.Image(type='filepath', **kwargs)
+    def preprocess(payload):
+        try: return upload_path(payload, img.GRADIO_CACHE)
+        except ValueError as e:
+            print(f'bad upload: {e}', file=sys.stderr)  # one line in the server's log, not gradio's traceback
+            raise gr.Error(str(e), print_exception=False) from None
+    img.preprocess = preprocess
     return img
 
 # %% ../nbs/12_demo.ipynb #3c58c80c
@@ -59,7 +83,7 @@ def classify(model:FoodVisionModel, # A model from `load_model`
     t0 = time.perf_counter()
     try: pred = predict(model, Path(img))
     except FoodVisionError as e:
-        msg = str(e).replace(str(img), Path(img).name)  # no server paths in the page
+        msg = str(e).replace(str(img), Path(img).name).replace(f'; {BOMB_HINT}', '')  # no server paths, no advice only the server's owner can take
         print(f'bad upload: {msg}', file=sys.stderr)  # one line in the server's log, not gradio's traceback
         raise gradio().Error(msg, print_exception=False) from None
     secs = time.perf_counter() - t0
@@ -102,6 +126,18 @@ def demo_app(model:FoodVisionModel|str|Path, # A model from `load_model`, or the
     return app
 
 # %% ../nbs/12_demo.ipynb #555b89d0
+def check_host(host:str, # An address or name to listen on
+              ):
+    "A `FoodVisionError` saying what is wrong when this machine cannot listen on `host` (gradio would only say it found no empty port)."
+    fix = "give an address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (every network)"
+    try: infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e: raise FoodVisionError(f"--host {host!r} is not an address, nor a name this machine knows ({getattr(e, 'strerror', None) or e}); {fix}") from None
+    for family, kind, _, _, addr in infos:
+        with socket.socket(family, kind) as s:
+            try: s.bind((addr[0], 0)); return
+            except OSError as e: err = e
+    raise FoodVisionError(f"cannot listen on --host {host} ({err.strerror}): it is not an address of this machine; {fix}")
+
 def launch_demo(model, # A model from `load_model`, its folder, or an app from `demo_app`
                 host:str='127.0.0.1', # Address to listen on; anything but loopback (e.g. 0.0.0.0) lets other machines open the page
                 port:int|None=None, # Port; default 7860 or the next free one
@@ -110,6 +146,7 @@ def launch_demo(model, # A model from `load_model`, its folder, or an app from `
                ):
     "Serve the demo without network: no analytics, no share link, no fonts from outside; returns the `gr.Blocks`."
     if port is not None and not (type(port) is int and 0 < port < 65536): raise FoodVisionError(f"port must be a number from 1 to 65535, not {port!r}")
+    check_host(host)
     app = model if isinstance(model, gradio().Blocks) else demo_app(model)
     if not is_loopback(host) and not quiet: print(f"listening on {host}: other machines can open the page")
     try: app.launch(server_name=host, server_port=port, share=False, theme=offline_theme(), ssr_mode=False, mcp_server=False,
@@ -136,23 +173,33 @@ TITLE = "__TITLE__"
 cfg, session = load(HERE)
 vocab = cfg['vocab']
 
+def notice(msg):
+    "A one-line notice on the page, and one line in the log (not a traceback)."
+    print(f'bad upload: {msg}', file=sys.stderr)
+    return gr.Error(msg, print_exception=False)
+
 def classify(photo):
     "The probability of each class, and a line with the top class and the time it took; a one-line notice for a bad file."
     if photo is None: return None, ''
     t0 = time.perf_counter()
     try: p = probabilities(session, cfg, [photo])[0]
-    except Exception as e:  # truncated, too large for Pillow...
-        msg = f'{Path(photo).name}: cannot be read as an image ({type(e).__name__})'
-        print(f'bad upload: {msg}', file=sys.stderr)
-        raise gr.Error(msg, print_exception=False) from None
+    except ValueError as e: raise notice(str(e).replace(str(photo), Path(photo).name)) from None  # not an image, empty, truncated, too large...
     secs, i = time.perf_counter() - t0, int(p.argmax())
     return {c: float(q) for c, q in zip(vocab, p)}, f'**{vocab[i]}** ({p[i]:.1%}) predicted in {secs:.3f} s'
+
+# upload_path is foodvision_fastai's own (foodvision_fastai.demo.upload_path), copied here word for word
+__UPLOAD_PATH__
+def preprocess(payload):
+    "The uploaded file as it came (predict_onnx.py checks it and says what is wrong), not gradio's opened copy."
+    try: return upload_path(payload, img.GRADIO_CACHE)
+    except ValueError as e: raise notice(str(e)) from None
 
 examples = sorted(str(p) for p in (HERE/'examples').glob('*') if p.is_file())
 with gr.Blocks(title=TITLE) as demo:
     gr.Markdown(f"# {TITLE}\\nDrop a food photo: the model ({cfg['arch']}, on ONNX Runtime) tells {', '.join(vocab)} apart.")
     with gr.Row():
-        img = gr.Image(type='filepath', image_mode=None, sources=['upload', 'clipboard'], label='Food photo')  # the file as uploaded
+        img = gr.Image(type='filepath', image_mode=None, sources=['upload', 'clipboard'], label='Food photo')
+        img.preprocess = preprocess  # the file as uploaded
         with gr.Column():
             label = gr.Label(num_top_classes=len(vocab), label='Prediction')
             info = gr.Markdown()
@@ -239,12 +286,11 @@ def write_bundle(model_dir:str|Path, # Folder `foodvision_train` wrote (with mod
     model_dir, dest = user_path(model_dir), user_path(dest)
     if not (model_dir/'model.json').is_file():
         raise FoodVisionError(f"model file {model_dir/'model.json'} does not exist; give the folder that `foodvision_train` wrote")
-    cfg = read_model_config(model_dir/'model.json')
-    name = cfg.get('onnx', 'model.onnx')  # None: save_model could not export it, and a model.onnx there is not this model
-    onnx = model_dir/(name or 'model.onnx')
-    if not name or not onnx.is_file():
-        raise FoodVisionError(f"{model_dir} has no {onnx.name}, which the bundle runs (it has no PyTorch); train the model again with this version, which writes it")
-    if onnx_session(onnx, threads=1) is None: raise FoodVisionError(f"{onnx} cannot be run by ONNX Runtime (damaged, or not an ONNX model); copy or train it again")
+    m = load_model(model_dir, runtime='torch')  # the weights, which the bundle's graph must compute
+    cfg = m.cfg
+    why = saved_onnx(model_dir, cfg, m.model, threads=1)[1]  # the one check that a graph is its weights' (`load_model` asks it too)
+    if why: raise FoodVisionError(f"{model_dir} has no model.onnx of its weights, which the bundle runs (it has no PyTorch): {why}; train the model again with this version, which writes it")
+    onnx = model_dir/cfg.get('onnx', 'model.onnx')
     if data is not None and not user_path(data).exists():
         raise FoodVisionError(f"data set {data} does not exist; give a local folder or .zip for the example photos, or leave it out")
     try: metrics = json.loads((model_dir/'metrics.json').read_text())
@@ -253,7 +299,7 @@ def write_bundle(model_dir:str|Path, # Folder `foodvision_train` wrote (with mod
     with atomic_dir(dest) as tmp:
         for f in (onnx, model_dir/'model.json'): _put(tmp/f.name, f)
         write_standalone(tmp/'predict_onnx.py')
-        _put(tmp/'app.py', BUNDLE_APP.replace('__TITLE__', title.replace('\\', '').replace('"', "'")))
+        _put(tmp/'app.py', BUNDLE_APP.replace('__TITLE__', title.replace('\\', '').replace('"', "'")).replace('__UPLOAD_PATH__', inspect.getsource(upload_path)))
         _put(tmp/'requirements.txt', ''.join(f'{p}=={v}\n' for p,v in versions.items()))
         _put(tmp/'README.md', bundle_readme(cfg, versions, title, emoji, metrics if isinstance(metrics, dict) else None))
         for i, p in enumerate(examples): _put(tmp/'examples'/f'{i+1:02d}_{Path(p).name}', Path(p))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_export.ipynb #aa603f8c
 from __future__ import annotations
-import io, json, math, warnings
+import inspect, io, json, math, warnings
 from pathlib import Path
 
 import torch
@@ -13,12 +13,13 @@ from fastai.data.transforms import Normalize
 from fastai.torch_core import get_model
 
 from .core import FoodVisionError, atomic_path, write_json, brief
-from .images import MIN_SIZE
+from .images import MIN_SIZE, to_rgb
 from .models import ARCHS, get_arch
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'PREPROCESS', 'RUNTIMES', 'STANDALONE', 'onnx_bytes', 'save_model', 'export_learner', 'onnx_session',
-           'same_logits', 'read_model_config', 'check_finite', 'FoodVisionModel', 'load_model', 'write_standalone']
+           'same_logits', 'saved_onnx', 'read_model_config', 'check_finite', 'check_pair', 'FoodVisionModel',
+           'load_model', 'write_standalone']
 
 # %% ../nbs/07_export.ipynb #cca19660
 MODEL_FORMAT = 'foodvision-safetensors-1'
@@ -44,7 +45,9 @@ def onnx_bytes(model:nn.Module, # A model in eval mode, on the CPU
     except Exception: return None
 
 # %% ../nbs/07_export.ipynb #95849ab9
-PREPROCESS = dict(decode='RGB, upright by the EXIF orientation; a JPEG decoded at the smallest scale (Pillow draft) that keeps size pixels on both sides',
+PREPROCESS = dict(decode='upright by the EXIF orientation; a JPEG decoded at the smallest scale (Pillow draft) that keeps size pixels on both sides',
+                  rgb='8-bit RGB: transparency (RGBA, LA, a palette with a transparent colour) composed over white; 16- and 32-bit '
+                      'integer images scaled by their largest value to 0-255; CMYK and other modes by Pillow convert("RGB")',
                   crop='centre: the largest square, side int(min(w/size, h/size)*size), at int((w-side)/2), int((h-side)/2)',
                   resize='bilinear, to size x size', input='x: float32 NCHW, (pixel/255 - mean)/std per channel',
                   output='y: one logit per class of vocab; softmax gives the probabilities')
@@ -58,7 +61,8 @@ def save_model(learn, # A trained `Learner` from `foodvision_learner`
     norm = [t for t in learn.dls.after_batch.fs if isinstance(t, Normalize)]
     model = get_model(learn.model)
     sd = {k: v.detach().cpu().float().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous() for k,v in model.state_dict().items()}
-    with atomic_path(wpath) as tmp: save_file(sd, str(tmp), metadata={'format': MODEL_FORMAT})
+    meta = dict(format=MODEL_FORMAT, arch=learn.arch_name, vocab=json.dumps(list(map(str, learn.dls.vocab))), size=str(learn.dls.img_size))
+    with atomic_path(wpath) as tmp: save_file(sd, str(tmp), metadata=meta)  # what ties the weights to their model.json (`check_pair`)
     hidden = getattr(learn, 'hidden', None)  # the head's size, when not fastai's (`foodvision_learner`)
     cpu = get_arch(learn.arch_name).create_model(len(learn.dls.vocab), hidden).eval()  # a copy: `learn`'s model stays as it is
     cpu.load_state_dict(sd)
@@ -86,6 +90,7 @@ def onnx_session(onnx:bytes|Path|str|None, # An ONNX graph, or its file
     if onnx is None: return None
     try:
         import onnxruntime as ort
+        ort.set_default_logger_severity(3); ort.disable_telemetry_events()  # errors only on stderr; no telemetry (Windows sends it)
         opts = ort.SessionOptions()
         opts.add_session_config_entry('session.intra_op.allow_spinning', '0')  # idle threads sleep instead of taking a core
         if threads: opts.intra_op_num_threads = opts.inter_op_num_threads = threads
@@ -98,10 +103,31 @@ def same_logits(session, # From `onnx_session`
                 size:int, # Side of the square images
                 tol:float=1e-3, # Largest difference of a logit allowed
                )->bool:
-    "Whether `session` and `model` agree on a probe batch of 2 random images."
+    "Whether `session` and `model` agree on a probe batch of 2 random images (False where the graph cannot take them)."
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode(): y = model(x).float()
-    return bool((torch.from_numpy(session.run(None, {'x': x.numpy()})[0]) - y).abs().max() <= tol)
+    try: out = torch.from_numpy(session.run(None, {'x': x.numpy()})[0])
+    except Exception: return False  # another input size or name: ONNX Runtime's error
+    return out.shape==y.shape and bool((out - y).abs().max() <= tol)
+
+# %% ../nbs/07_export.ipynb #5a7e0d02
+def saved_onnx(folder:Path, # A model folder
+               cfg:dict, # Its `model.json`, from `read_model_config`
+               model:nn.Module, # The model its weights build, in eval mode, on the CPU
+               threads:int|None=None, # ONNX Runtime's threads
+              )->tuple:
+    "(session, None) for the folder's saved graph when it is `model`'s: the same input size and logits; else (None, why not)."
+    name = cfg.get('onnx', 'model.onnx')
+    if name is None: return None, f"{folder} has no graph (model.json says onnx: null: it could not be exported)"
+    f, size = Path(folder)/name, cfg['size']
+    if not f.is_file(): return None, f"{f} does not exist"
+    s = onnx_session(f, threads)
+    if s is None: return None, f"{f} cannot be run by ONNX Runtime (damaged, or not an ONNX model)"
+    hw = s.get_inputs()[0].shape[2:]
+    if all(type(d) is int for d in hw) and list(hw)!=[size, size]:
+        return None, f"{f} takes images of {hw[0]}x{hw[1]} pixels, but model.json says {size}: it is the graph of another model"
+    if not same_logits(s, model, size): return None, f"{f} does not give the outputs of the weights beside it: it is the graph of another model"
+    return s, None
 
 # %% ../nbs/07_export.ipynb #bae3c0c8
 def read_model_config(cpath:Path, # A `model.json`
@@ -123,6 +149,9 @@ def read_model_config(cpath:Path, # A `model.json`
         x = cfg.get(k)
         if x is not None and not (isinstance(x, list) and len(x)==3 and all(isinstance(n, (int, float)) and math.isfinite(n) and (k=='mean' or n>0) for n in x)):
             bad(k, '3 numbers (one per colour channel)' + (', all above 0' if k=='std' else '') + ', or null')
+    o = cfg.get('onnx', 'model.onnx')
+    if o is not None and not (isinstance(o, str) and o==Path(o).name and o not in ('', '.', '..') and '\\' not in o):
+        bad('onnx', 'the name of a file in the model folder (e.g. "model.onnx"), or null')
     return cfg
 
 # %% ../nbs/07_export.ipynb #b702db06
@@ -135,6 +164,24 @@ def check_finite(model:nn.Module, # A model in eval mode
     with torch.inference_mode(): y = model(x)
     if not torch.isfinite(y).all():
         raise FoodVisionError(f"{path} gives outputs that are not numbers (NaN or infinity): its weights are broken, e.g. by a training that diverged; train it again with a lower learning rate")
+
+# %% ../nbs/07_export.ipynb #5a7e0d04
+def _classes(v:list)->str: return repr(v) if len(v)<=6 else f"{len(v)} classes, {', '.join(map(repr, v[:3]))}, ..."
+
+def check_pair(meta:dict, # The weights' safetensors metadata
+               cfg:dict, # Its `model.json`, from `read_model_config`
+               wpath:Path, # The weights file, for the message
+               cpath:Path, # The `model.json`, for the message
+              ):
+    "A `FoodVisionError` when the weights were saved with another arch, other classes or another image size than `cpath` says."
+    try: vocab = json.loads(meta['vocab']) if 'vocab' in meta else None
+    except ValueError: vocab = 'unreadable'
+    for what, theirs, ours in (('arch', meta.get('arch'), cfg['arch']), ('classes', vocab, cfg['vocab']),
+                               ('image size', int(meta['size']) if meta.get('size', '').isdigit() else meta.get('size'), cfg['size'])):
+        if theirs is not None and theirs!=ours:
+            show = _classes if what=='classes' and isinstance(theirs, list) else repr
+            raise FoodVisionError(f"{wpath} and {cpath} are not from the same run: the weights were saved with {what} {show(theirs)}, "
+                                  f"model.json says {show(ours)}; keep the files of one run together, or save the model again")
 
 # %% ../nbs/07_export.ipynb #471f1072
 class FoodVisionModel(nn.Module):
@@ -160,14 +207,16 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
                threads:int|None=None, # ONNX Runtime's threads (PyTorch's are `torch.set_num_threads`); default: all cores
               )->FoodVisionModel:
     "Rebuild the model saved by `save_model`, with ONNX Runtime on its `model.onnx` (or one exported now); no pickle, no download."
-    from safetensors.torch import load_file
+    from safetensors import safe_open
     if runtime not in RUNTIMES: raise FoodVisionError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
     wpath, cpath = _model_files(path)
     for p in (wpath, cpath):
         if not p.exists(): raise FoodVisionError(f"model file {p} does not exist; give the folder that `foodvision_train` wrote (with model.safetensors and model.json)")
     cfg = read_model_config(cpath)
-    try: sd = load_file(str(wpath))
+    try:
+        with safe_open(str(wpath), 'pt') as f: meta, sd = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e: raise FoodVisionError(f"{wpath} is damaged or not a safetensors file ({e}); copy or export it again") from None
+    check_pair(meta, cfg, wpath, cpath)
     model = get_arch(cfg['arch']).create_model(len(cfg['vocab']), cfg.get('hidden'))
     try: model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
@@ -175,35 +224,61 @@ def load_model(path:Path|str, # Folder of `save_model`, or its `model.safetensor
                               f"(the weights are for another arch or other classes): {str(e).splitlines()[1].strip() if len(str(e).splitlines())>1 else e}") from None
     model.eval()
     check_finite(model, cfg['size'], wpath)
-    cpu, name = torch.device(device or 'cpu').type=='cpu', cfg.get('onnx', 'model.onnx')  # None: save_model could not export it
-    saved = wpath.with_name(name) if name and wpath.with_name(name).exists() else None
-    session = onnx_session(saved or onnx_bytes(model, cfg['size']), threads) if runtime!='torch' and cpu else None
-    if session is not None and not same_logits(session, model, cfg['size']): session = None
+    session = None
+    if runtime!='torch' and torch.device(device or 'cpu').type=='cpu':
+        session, _ = saved_onnx(wpath.parent, cfg, model, threads)  # the saved graph, when it is this model's
+        if session is None:  # else one exported now
+            session = onnx_session(onnx_bytes(model, cfg['size']), threads)
+            if session is not None and not same_logits(session, model, cfg['size']): session = None
     if runtime=='onnx' and session is None:
         raise FoodVisionError("runtime='onnx' needs the CPU and the packages onnx and onnxruntime (pip install onnx onnxruntime); use runtime='auto'")
     return FoodVisionModel(model, cfg, session).to(device or 'cpu')
 
 # %% ../nbs/07_export.ipynb #e3f96ac5
-STANDALONE = '''"""Classify photos with a foodvision_fastai model, with ONNX Runtime, Pillow and NumPy only (no PyTorch, no fastai).
+_STANDALONE = '''"""Classify photos with a foodvision_fastai model, with ONNX Runtime, Pillow and NumPy only (no PyTorch, no fastai).
 
     python predict_onnx.py MODEL_FOLDER PHOTO [PHOTO ...]   # prints: photo, class, probability
 """
-import json, sys
+import json, stat, sys, warnings
 from pathlib import Path
 import numpy as np, onnxruntime as ort
 from PIL import Image, ImageOps
 
+ort.set_default_logger_severity(3); ort.disable_telemetry_events()  # errors only on stderr; no telemetry
+
 def load(folder):
-    "The model's settings (model.json) and an ONNX Runtime session for its model.onnx."
+    "The model's settings (model.json) and an ONNX Runtime session for its graph (model.onnx)."
     cfg = json.loads((Path(folder)/'model.json').read_text())
-    return cfg, ort.InferenceSession(str(Path(folder)/cfg['onnx']), providers=['CPUExecutionProvider'])
+    name = cfg.get('onnx', 'model.onnx')
+    if not (isinstance(name, str) and name == Path(name).name and name not in ('', '.', '..') and '\\\\' not in name):
+        raise ValueError(f"model.json: field 'onnx' is {name!r}, not the name of a file in {folder}")
+    return cfg, ort.InferenceSession(str(Path(folder)/name), providers=['CPUExecutionProvider'])
+
+# to_rgb is foodvision_fastai's own (foodvision_fastai.images.to_rgb), copied here word for word
+__TO_RGB__
+def read_photo(photo, size):
+    "`photo` (a path or an opened image) upright in 8-bit RGB, a JPEG decoded at the smallest scale that keeps `size` pixels; ValueError saying why it cannot be read."
+    if isinstance(photo, Image.Image): return to_rgb(photo)
+    p = Path(photo)
+    if p.suffix.lower() not in Image.registered_extensions(): raise ValueError(f"not an image file (extension {p.suffix or 'none'!r})")
+    try: st = p.stat()
+    except OSError as e: raise ValueError(f'cannot be read ({e.strerror})') from None
+    if not stat.S_ISREG(st.st_mode): raise ValueError('not a regular file (a pipe, a device or a socket)')
+    if st.st_size == 0: raise ValueError('empty file (0 bytes)')
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im.draft(im.mode, (size, size))
+                im.load()
+                return to_rgb(im)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ValueError(f'too large: more than {Image.MAX_IMAGE_PIXELS:,} pixels, which Pillow refuses to open') from None
+    except Exception as e: raise ValueError(f'cannot be read as an image ({type(e).__name__})') from None
 
 def preprocess(photo, cfg):
     "The model's input for one photo (a path or an opened image), as model.json's `preprocess` says."
-    size = cfg['size']
-    with (Image.open(photo) if not isinstance(photo, Image.Image) else photo.copy()) as im:
-        im.draft(im.mode, (size, size))  # a JPEG is decoded at the smallest scale that keeps `size` pixels
-        im = ImageOps.exif_transpose(im).convert('RGB')
+    size, im = cfg['size'], read_photo(photo, cfg['size'])
     w, h = im.size
     side = int(min(w/size, h/size)*size)
     left, top = int(0.5*(w-side)), int(0.5*(h-side))
@@ -213,19 +288,28 @@ def preprocess(photo, cfg):
     return x
 
 def probabilities(session, cfg, photos):
-    "The probability of each class (columns in the order of cfg['vocab']) for each photo."
-    logits = session.run(None, {'x': np.stack([preprocess(p, cfg) for p in photos]).astype(np.float32)})[0]
+    "The probability of each class (columns in the order of cfg['vocab']) for each photo; ValueError naming a photo that cannot be read."
+    xs = []
+    for p in photos:
+        try: xs.append(preprocess(p, cfg))
+        except ValueError as e: raise ValueError(f"{p if not isinstance(p, Image.Image) else '<image>'}: {e}") from None
+    logits = session.run(None, {'x': np.stack(xs).astype(np.float32)})[0]
     e = np.exp(logits - logits.max(1, keepdims=True))
     return e/e.sum(1, keepdims=True)
 
 if __name__ == '__main__':
-    cfg, session = load(sys.argv[1])
-    for photo, p in zip(sys.argv[2:], probabilities(session, cfg, sys.argv[2:])):
+    cfg, session, bad = *load(sys.argv[1]), 0
+    for photo in sys.argv[2:]:
+        try: p = probabilities(session, cfg, [photo])[0]
+        except ValueError as e: print(f'error: {e}', file=sys.stderr); bad += 1; continue
         print(f"{photo}\\t{cfg['vocab'][int(p.argmax())]}\\t{p.max():.4f}")
+    sys.exit(2 if bad else 0)
 '''
+STANDALONE = _STANDALONE.replace('__TO_RGB__', inspect.getsource(to_rgb))  # one preprocessing: `predict`'s own code
 
 def write_standalone(dest:Path|str, # The file to write, e.g. `predict_onnx.py`
                     )->Path:
     "Write `STANDALONE`, the program that runs a saved model without PyTorch, to `dest`."
     with atomic_path(dest) as tmp: tmp.write_text(STANDALONE)
     return Path(dest)
+

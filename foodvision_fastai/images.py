@@ -4,13 +4,13 @@
 
 # %% ../nbs/03_images.ipynb #75964177
 from __future__ import annotations
-import errno, io, os, warnings
+import errno, io, os, stat, warnings
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+from fasttransform import Transform
 from fastai.data.transforms import IntToFloatTensor
 from fastai.data.block import TransformBlock
 from fastai.vision.core import PILImage, PILMask
@@ -20,8 +20,8 @@ from .core import FoodVisionError
 from .layout import SPLITS, Layout, is_image_name
 
 # %% auto #0
-__all__ = ['ON_BAD', 'MIN_SIZE', 'Skipped', 'image_problem', 'scan_images', 'check_usable', 'to_rgb', 'FoodImage', 'image_block',
-           'CropResize']
+__all__ = ['BOMB_HINT', 'ON_BAD', 'MIN_SIZE', 'Skipped', 'image_problem', 'scan_images', 'check_usable', 'to_rgb', 'FoodImage',
+           'OpenImage', 'image_block', 'CropResize']
 
 # %% ../nbs/03_images.ipynb #f4c898d6
 warnings.filterwarnings('ignore', category=UserWarning, module=r'PIL\.TiffImagePlugin')  # Pillow's EXIF reader: damaged EXIF, read as far as it goes
@@ -36,16 +36,19 @@ class Skipped:
     def __str__(self): return f'{self.path}: {self.reason}'
 
 # %% ../nbs/03_images.ipynb #fd7d7757
+BOMB_HINT = 'raise PIL.Image.MAX_IMAGE_PIXELS to allow it'  # what a user with the file can do; not what a web visitor can
+
 def image_problem(fn:Path|str, # File to check
                  )->str|None:
     "Why `fn` cannot be used as an image, or `None` when it can."
     fn = Path(fn)
     if not is_image_name(fn): return f"not an image file (extension {fn.suffix or 'none'!r})"
-    try: size = fn.stat().st_size
+    try: st = fn.stat()
     except OSError as e:
         if fn.is_symlink(): return 'a link that points to itself (a loop)' if e.errno==errno.ELOOP else f'a broken link (to {os.readlink(fn)}, which does not exist)'
         return f'cannot be read ({e.strerror})'
-    if size==0: return 'empty file (0 bytes)'
+    if not stat.S_ISREG(st.st_mode): return 'not a regular file (a pipe, a device or a socket), which would never end or never come'
+    if st.st_size==0: return 'empty file (0 bytes)'
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('error', Image.DecompressionBombWarning)
@@ -53,7 +56,7 @@ def image_problem(fn:Path|str, # File to check
                 im.draft('RGB', (64,64))  # JPEG: decode at 1/8 scale, enough to find truncation
                 im.load()
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        return f'too large for Pillow ({e})'.split('. ')[0] + '); raise PIL.Image.MAX_IMAGE_PIXELS to allow it'
+        return f'too large for Pillow ({e})'.split('. ')[0] + f'); {BOMB_HINT}'
     except Exception as e: return f'cannot be read as an image ({type(e).__name__}: {e})'
     return None
 
@@ -122,10 +125,16 @@ class FoodImage(PILImage):
         return super().create(fn, **kwargs)
 
 # %% ../nbs/03_images.ipynb #ff183a47
+class OpenImage(Transform):
+    "`FoodImage.create` with a JPEG decoded at the smallest scale that keeps `draft` pixels, as a `Transform` that says what it takes."
+    input_types = (Path, str, bytes, Image.Image)  # fastai's `test_dl` (`learn.predict`) checks a new item against these
+    def __init__(self, draft:int|None=None): super().__init__(); self.draft = draft
+    def encodes(self, fn): return FoodImage.create(fn, draft=self.draft)
+
 def image_block(size:int, # Side of the square images the model takes
                )->TransformBlock:
     "fastai's `ImageBlock(FoodImage)`, decoding JPEGs at the smallest scale that keeps `size` pixels."
-    return TransformBlock(type_tfms=partial(FoodImage.create, draft=size), batch_tfms=IntToFloatTensor)
+    return TransformBlock(type_tfms=OpenImage(size), batch_tfms=IntToFloatTensor)
 
 # %% ../nbs/03_images.ipynb #8ee97ccd
 MIN_SIZE = 32  # the smallest image side: the pretrained bodies shrink images 32 times

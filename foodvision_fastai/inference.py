@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_inference.ipynb #9fe9e9d4
 from __future__ import annotations
-import functools, os, warnings
+import functools, os, stat, warnings
 from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,7 @@ from .export import FoodVisionModel, load_model
 
 # %% auto #0
 __all__ = ['CUSTOM_IMAGE_URL', 'CUSTOM_IMAGE_ENV', 'item_pipeline', 'open_image', 'to_input', 'Prediction', 'predict',
-           'find_images', 'write_csv', 'custom_image']
+           'find_images', 'csv_target', 'write_csv', 'custom_image']
 
 # %% ../nbs/11_inference.ipynb #10e521a4
 @functools.lru_cache(maxsize=8)
@@ -41,6 +41,7 @@ def open_image(img, # A path or a PIL image
     p = Path(img)
     if not p.exists(): raise FoodVisionError(f"image {p} does not exist; check the path")
     if p.is_dir(): raise FoodVisionError(f"{p} is a folder; give image files")
+    if not p.is_file(): raise FoodVisionError(f"{p}: not a regular file (a pipe, a device or a socket), which would never end or never come; give image files")
     err = None
     if is_image_name(p):
         try:
@@ -126,6 +127,16 @@ def find_images(paths:list, # Image files and folders
     return res
 
 # %% ../nbs/11_inference.ipynb #367dea3b
+def csv_target(fname:Path|str, # Where the user asked for the CSV
+              )->tuple:
+    "(path, direct): the file to write, through links; `direct` for a device or a pipe (written as it is, not replaced); a `FoodVisionError` for a folder."
+    fname = Path(fname)
+    try: mode = fname.stat().st_mode  # follows links
+    except OSError: mode = None  # nothing there yet (or a link to nothing): a new file
+    if mode is not None and stat.S_ISDIR(mode): raise FoodVisionError(f"--csv {fname} is a folder; give the name of a CSV file to write")
+    if mode is not None and not stat.S_ISREG(mode): return fname, True  # /dev/stdout, /dev/null, a pipe: written into, never replaced
+    return Path(os.path.realpath(fname)), False  # a link: its target is written, and the link stays
+
 def write_csv(preds:list, # `Prediction`s
               fname:Path|str, # The CSV file to write
               topk:int=3, # How many of the most probable classes to list for each photo
@@ -137,7 +148,13 @@ def write_csv(preds:list, # `Prediction`s
     for p in preds:
         top = [v for c, q in p.top(topk) for v in (c, f'{q:.6f}')] if p.error is None else []
         w.writerow([p.image, p.label or '', '' if p.prob is None else f'{p.prob:.6f}'] + top + ['']*(2*topk-len(top)) + [p.error or ''])
-    with atomic_path(fname) as tmp: tmp.write_text(buf.getvalue(), encoding='utf-8', errors='surrogateescape')
+    dest, direct = csv_target(fname)
+    if not direct:
+        with atomic_path(dest) as tmp: tmp.write_text(buf.getvalue(), encoding='utf-8', errors='surrogateescape')
+        return Path(fname)
+    try:
+        with open(dest, 'w', encoding='utf-8', errors='surrogateescape') as f: f.write(buf.getvalue())
+    except OSError as e: raise FoodVisionError(f"cannot write the CSV to {fname} ({e.strerror}); choose another file") from None
     return Path(fname)
 
 # %% ../nbs/11_inference.ipynb #fc4ee1c8

@@ -178,3 +178,33 @@ def test_two_trainings_into_one_folder(small, tmp_path):
         assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), f'{out} is in use by another run')
     finally:
         first.proc.send_signal(signal.SIGTERM); finish(first, 60)
+
+# ---------------------------------------------------------------- issue 35: where the output goes, what the input is
+
+def test_predict_csv_writes_through_symlink(small, tmp_path):
+    "--csv through a link writes the file it points to (the link stays); into a pipe it writes, never replaces; a folder: one line, before any work."
+    img = small.data/'test'/'steak'/'steak_0.jpg'
+    (tmp_path/'real.csv').write_text('old'); (tmp_path/'link.csv').symlink_to(tmp_path/'real.csv')
+    r = run_cli('foodvision_predict', img, '--model', small.run, '--csv', tmp_path/'link.csv')
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'link.csv').is_symlink() and (tmp_path/'real.csv').read_text().startswith('image,label,prob'), 'the link is written through'
+    r = run_cli('foodvision_predict', img, '--model', small.run, '--csv', '/proc/self/fd/1')  # its stdout, a pipe here: as /dev/stdout
+    assert r.returncode == 0 and 'image,label,prob,class1' in r.stdout, r.stderr
+    r = run_cli('foodvision_predict', img, '--model', small.run, '--csv', tmp_path)
+    assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), tmp_path, 'is a folder')
+    assert r.stdout == '' and sorted(p.name for p in tmp_path.iterdir()) == ['link.csv', 'real.csv']
+
+def test_predict_refuses_a_fifo_named_like_a_photo(small, tmp_path):
+    "A FIFO named x.jpg (no writer: opening it would wait for ever) is an ERROR row; the other photo is classified."
+    os.mkfifo(tmp_path/'x.jpg')
+    r = run_cli('foodvision_predict', tmp_path/'x.jpg', small.data/'test'/'steak'/'steak_0.jpg', '--model', small.run, timeout=300)
+    assert r.returncode == 2 and 'not a regular file' in r.stdout and 'steak_0.jpg' in r.stdout, (r.stdout, r.stderr)
+    assert (tmp_path/'x.jpg').is_fifo()
+
+def test_predict_json_into_a_closed_pipe(small):
+    "`foodvision_predict ... --json | head -2`: the reader leaves early; no BrokenPipeError traceback."
+    imgs = sorted((small.data/'test').rglob('*.jpg'))
+    p = subprocess.Popen([str(BIN/'foodvision_predict'), *map(str, imgs), '--model', str(small.run), '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # as `head` does once it has its lines: every write of the command now fails with EPIPE
+    err = p.stderr.read().decode(); p.wait(300)
+    assert 'Traceback' not in err and 'BrokenPipe' not in err and err.strip() == '', err[-2000:]

@@ -5,7 +5,7 @@ Spaces whose app.py is served from a Python that cannot import foodvision_fastai
 
 Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/demo.png (the README's picture)."""
 from __future__ import annotations
-import contextlib, json, os, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
+import contextlib, json, os, re, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
 from pathlib import Path
 
 import pytest
@@ -202,3 +202,68 @@ def test_bundle_app_without_package(bundle, mini_run, shared, tmp_path):
     got, want = {c['label']: c['confidence'] for c in label['confidences']}, predict(load_model(mini_run), photo).probs
     assert set(got) == set(want) and all(abs(got[c] - want[c]) < 1e-4 for c in want), (got, want)
     assert 'Traceback' not in (log/'stderr').read_text()
+
+# ---------------------------------------------------------------- issue 35: crafted payloads, the bundle's uploads, one preprocessing
+
+def call_api(url:str, payload)->str:
+    "Ask /predict with a raw payload, as a crafted client does (gradio_client only sends files); the event stream's text."
+    req = urllib.request.Request(url + 'gradio_api/call/predict', data=json.dumps({'data': [payload]}).encode(), headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, timeout=60) as r: event = json.loads(r.read())['event_id']
+    with urllib.request.urlopen(url + f'gradio_api/call/predict/{event}', timeout=120) as r: return r.read().decode()
+
+CRAFTED = ('data:image/png;base64,!!!notbase64', 'data:image/png;base64,aGVsbG8=', 'data:text/plain,hello', 'data:,')
+
+def test_crafted_data_url_is_one_log_line(server):
+    "Pasted-image payloads that are not images: an error event each, one line in the log each, no traceback, the server keeps serving."
+    url, proc, log = server
+    for u in CRAFTED: assert 'event: error' in call_api(url, {'path': None, 'url': u, 'meta': {'_type': 'gradio.FileData'}}), u
+    assert proc.poll() is None
+    text = (log/'stderr').read_text()
+    assert 'Traceback' not in text, text[-3000:]
+    assert sum(l.startswith('bad upload: the pasted image') for l in text.splitlines()) >= 3, text[-3000:]
+
+def odd_photos(src:Path, d:Path)->list:
+    "A real photo as the files people drop: transparent PNG, palette PNG with a transparent colour, 16-bit PNG, CMYK JPEG, a JPEG turned by EXIF."
+    import numpy as np
+    from PIL import ImageOps
+    with Image.open(src) as im: photo = ImageOps.exif_transpose(im).reduce(8)
+    a = np.asarray(photo); rgba = np.dstack([a, np.full(a.shape[:2], 255, np.uint8)]); rgba[:, :a.shape[1]//2, 3] = 0
+    odd = {'rgba.png': Image.fromarray(rgba), 'palette.png': photo.quantize(64), 'cmyk.jpg': photo.convert('CMYK'),
+           'gray16.png': Image.fromarray(np.asarray(photo.convert('L')).astype(np.uint16)*200), 'exif.jpg': photo.transpose(Image.Transpose.ROTATE_90)}
+    ex = Image.Exif(); ex[0x0112] = 6
+    for name, im in odd.items(): im.save(d/name, **({'transparency': 0} if name=='palette.png' else {'exif': ex} if name=='exif.jpg' else {}))
+    return [d/n for n in odd]
+
+def test_standalone_program_preprocesses_as_predict(bundle, mini_run, shared, tmp_path):
+    "`python predict_onnx.py` (no torch) on RGBA, palette, 16-bit, CMYK and EXIF-turned photos: predict's class and probability for each."
+    from foodvision_fastai.inference import predict
+    photos = odd_photos(shared/'custom'/'04-pizza-dad.jpeg', tmp_path)
+    r = subprocess.run([sys.executable, '-S', 'predict_onnx.py', '.', *map(str, photos)], cwd=bundle, env=bundle_env(tmp_path), capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == '', r.stderr[-2000:]
+    got = {Path(l.split('\t')[0]).name: (l.split('\t')[1], float(l.split('\t')[2])) for l in r.stdout.splitlines()}
+    want = {Path(p.image).name: (p.label, p.prob) for p in predict(mini_run, photos)}
+    assert got.keys() == want.keys() and all(got[k][0] == want[k][0] and abs(got[k][1] - want[k][1]) < 2e-4 for k in want), (got, want)
+
+def test_bundle_checks_uploads_and_preprocesses_as_predict(bundle, mini_run, shared, bad_files, tmp_path):
+    "The bundle's page: odd photos get predict's probabilities; text, 0-byte and too-large uploads and crafted pasted images a one-line notice, no traceback."
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from foodvision_fastai.inference import predict
+    photos = odd_photos(shared/'custom'/'04-pizza-dad.jpeg', tmp_path)
+    (tmp_path/'empty.jpg').write_bytes(b'')
+    env, port = bundle_env(tmp_path), free_port()
+    with serving([sys.executable, '-S', 'app.py'], port, tmp_path, cwd=bundle, env={**env, 'GRADIO_SERVER_PORT': str(port), 'GRADIO_SERVER_NAME': '127.0.0.1'}) as (url, proc, log):
+        client = Client(url, verbose=False)
+        got = [client.predict(handle_file(str(p)), api_name='/predict')[0] for p in photos]
+        for f, words in ((bad_files/'notes.txt', 'not an image file'), (tmp_path/'empty.jpg', 'empty file (0 bytes)'), (bad_files/'bomb.png', 'too large'),
+                         (bad_files/'truncated.jpg', 'cannot be read as an image')):
+            with pytest.raises(AppError, match=re.escape(words)) as e: client.predict(handle_file(str(f)), api_name='/predict')
+            assert len(str(e.value).splitlines()) == 1 and str(e.value).startswith(f.name), str(e.value)
+        for u in CRAFTED: assert 'event: error' in call_api(url, {'path': None, 'url': u, 'meta': {'_type': 'gradio.FileData'}}), u
+        assert proc.poll() is None
+    for g, want in zip(got, predict(mini_run, photos)):
+        probs = {c['label']: c['confidence'] for c in g['confidences']}
+        assert all(abs(probs[c] - want.probs[c]) < 1e-4 for c in want.probs), (want.image, probs, want.probs)
+    text = (log/'stderr').read_text()
+    assert 'Traceback' not in text, text[-3000:]
+    assert sum(l.startswith('bad upload: ') for l in text.splitlines()) == 4 + len(CRAFTED), text[-3000:]
