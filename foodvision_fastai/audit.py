@@ -161,11 +161,13 @@ def oof_probs(feats:np.ndarray, # Features from `describe`
 
 def label_issues(y:np.ndarray, # Class index of each photo
                  probs:np.ndarray, # Out-of-fold probabilities, from `oof_probs`
+                 confident:bool=False, # Only the photos that confident learning flags (cleanlab's default filter)
                 )->np.ndarray:
-    "Indices of the photos whose label looks wrong, most suspect first: cleanlab's `find_label_issues` (confident learning)."
+    "Indices of the photos whose out-of-fold prediction is another class than their label, least confident in their label first (cleanlab's `find_label_issues`)."
     from cleanlab.filter import find_label_issues
     if len(np.unique(y)) < 2: return np.zeros(0, np.int64)
-    return np.asarray(find_label_issues(y, probs, return_indices_ranked_by='self_confidence'), np.int64)
+    return np.asarray(find_label_issues(y, probs, filter_by='prune_by_noise_rate' if confident else 'predicted_neq_given', return_indices_ranked_by='self_confidence',
+                                        n_jobs=1), np.int64)  # in this process: a pool's workers would inherit the command's signal handlers
 
 # %% ../nbs/12a_audit.ipynb #c93e42ac
 OUTLIER_Z = 4.0  # robust z-score of the distance to the nearest photos from which a photo is an outlier (measured below)
@@ -181,7 +183,7 @@ def outlier_scores(feats:np.ndarray, # Features from `describe`
 
 # %% ../nbs/12a_audit.ipynb #baec5afd
 KINDS = ('unreadable', 'duplicate', 'near_duplicate', 'label', 'outlier')  # what the audit finds, in the order of the table
-COLUMNS = ('kind', 'path', 'other', 'split', 'other_split', 'label', 'score', 'why')
+COLUMNS = ('kind', 'path', 'other', 'split', 'other_split', 'label', 'score', 'sure', 'why')
 
 def _check(name:str, v, ok:bool, what:str):
     if not ok: raise FoodVisionError(f"{name} must be {what}, not {v!r}")
@@ -228,11 +230,12 @@ def audit(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in an
     where = {f: (s, c) for s in SPLITS for f, c in lay.items[s]}
     items = [(f, c, s) for s in ('test', 'valid', 'train') for f, c in usable.items[s]]  # a copy in train of a test photo is the one to drop
     files, rows = [f for f,_,_ in items], []
-    row = lambda kind, i, other, other_split, score, why: dict(kind=kind, path=str(files[i]), other=other, split=items[i][2], other_split=other_split, label=items[i][1], score=float(score), why=why)
+    row = lambda kind, i, other, other_split, score, why, sure=True: dict(kind=kind, path=str(files[i]), other=other, split=items[i][2], other_split=other_split,
+                                                                          label=items[i][1], score=float(score), sure=bool(sure), why=why)
     for sk in skipped:
         if sk.path.name.startswith('.'): continue  # .DS_Store and the like: not photos
         s, c = where.get(sk.path, ('', ''))
-        rows.append(dict(kind='unreadable', path=str(sk.path), other=sk.reason, split=s, other_split='', label=c, score=1., why=sk.reason))
+        rows.append(dict(kind='unreadable', path=str(sk.path), other=sk.reason, split=s, other_split='', label=c, score=1., sure=True, why=sk.reason))
     times['read'] = time.perf_counter()-t0
 
     t0 = time.perf_counter()
@@ -261,21 +264,23 @@ def audit(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in an
         yy = np.searchsorted(present, y[ok])  # the classes that take part, numbered 0 to m-1
         probs = np.zeros((len(y), len(classes)))
         probs[np.ix_(ok, present)] = p = oof_probs(feats[ok], yy, len(present), folds, seed)
+        sure = set(ok[label_issues(yy, p, confident=True)])
         for i in ok[label_issues(yy, p)]:
             s = int(probs[i].argmax())
-            rows.append(row('label', i, classes[s], '', 1-probs[i, y[i]], f'labelled {items[i][1]}, looks like {classes[s]} (p {probs[i, s]:.2f}; {items[i][1]}: {probs[i, y[i]]:.2f})'))
+            rows.append(row('label', i, classes[s], '', 1-probs[i, y[i]], f'labelled {items[i][1]}, looks like {classes[s]} (p {probs[i, s]:.2f}; {items[i][1]}: {probs[i, y[i]]:.2f})'
+                            + ('; confident learning flags it' if i in sure else ''), i in sure))
     times['labels'] = time.perf_counter()-t0
 
     t0 = time.perf_counter()
     z = outlier_scores(feats)
     for i in np.nonzero(z>outlier_z)[0]:
-        rows.append(row('outlier', i, '', '', z[i], f'far from every other photo (robust z {z[i]:.1f})'))
+        rows.append(row('outlier', i, '', '', z[i], f'far from every other photo (robust z {z[i]:.1f})', False))
     times['outliers'] = time.perf_counter()-t0
 
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    df['_k'], df['_x'] = df.kind.map(KINDS.index), (df.other_split!='') & (df.other_split!=df.split)
+    df['_k'], df['_x'] = df.kind.map(KINDS.index), ((df.other_split!='') & (df.other_split!=df.split)) | ((df.kind=='label') & df.sure)  # leakage, confident labels first
     df = df.sort_values(['_k', '_x', 'score'], ascending=[True, False, False], kind='stable').drop(columns=['_k', '_x']).reset_index(drop=True)
-    df.attrs.update(data=str(path), n_photos=len(files), n_files=sum(len(v) for v in lay.items.values()), classes=classes, seconds=times)
+    df.attrs.update(data=str(path), name=Path(str(data)).name if data is not None else path.name, n_photos=len(files), n_files=sum(len(v) for v in lay.items.values()), classes=classes, seconds=times)
     if out is not None:
         with atomic_path(out/'audit.csv') as tmp: df.to_csv(tmp, index=False, errors='surrogateescape')
         plot_audit(df, out/'audit.png', n=n_show)
@@ -289,11 +294,12 @@ def audit_summary(df:pd.DataFrame, # From `audit`
     a, lines = df.attrs, []
     if a: lines.append(f"audited {a['n_photos']} photos of {len(a['classes'])} classes in {a['data']}")
     what = dict(unreadable='files that cannot be read as images', duplicate='pairs of byte-identical files', near_duplicate='pairs of near-identical photos',
-                label='photos whose label the model doubts', outlier='photos far from all the others')
+                label='photos that a model which did not see them puts in another class', outlier='photos far from all the others')
     for k in KINDS:
         d = df[df.kind==k]
         cross = int(((d.other_split!='') & (d.other_split!=d.split)).sum())
-        lines.append(f"{k+':':<16}{len(d):>5} {what[k]}" + (f", {cross} across splits (leakage)" if k in ('duplicate', 'near_duplicate') else ''))
+        extra = f", {cross} across splits (leakage)" if k in ('duplicate', 'near_duplicate') else f", {int(d.sure.sum())} of them confidently" if k=='label' else ''
+        lines.append(f"{k+':':<16}{len(d):>5} {what[k]}{extra}")
     return '\n'.join(lines)
 
 # %% ../nbs/12a_audit.ipynb #2507ac53
@@ -337,8 +343,8 @@ def plot_audit(df:pd.DataFrame, # From `audit`
         px = _tile(r.path, pair=r.other if r.kind in ('duplicate', 'near_duplicate') else None)
         ax.imshow(px); ax.set_title(_title(r, root), fontsize=9, color='firebrick' if r.kind!='outlier' else 'darkorange')
     if not len(sel): axs.flat[0].text(0.5, 0.5, f"nothing to look at in {df.attrs.get('n_photos', '?')} photos", ha='center', va='center')
-    fig.suptitle(f"audit of {root.name}: {len(df)} suspects in {df.attrs.get('n_photos', '?')} photos (first {len(sel)} shown)", fontsize=12)
-    fig.tight_layout()
+    fig.suptitle(f"audit of {df.attrs.get('name', root.name)}: {len(df)} suspects in {df.attrs.get('n_photos', '?')} photos (the first {len(sel)} shown)", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 1-0.4/fig.get_figheight()))  # room for the title above the first row's titles
     if fname is not None:
         with atomic_path(fname) as tmp: fig.savefig(tmp, format='png', dpi=80, bbox_inches='tight')
     return fig
@@ -349,9 +355,10 @@ def write_fix(df:pd.DataFrame, # From `audit`
               root:Path, # The data folder: the CSV's paths are relative to it
               dest:Path|str, # The new CSV
              )->Path:
-    "Write a CSV of the data set (image, label, split) with the suggested labels and without the second photo of each duplicate pair."
+    "Write a CSV of the data set (image, label, split) without the copy of each duplicate pair, with the labels confident learning suggests (`sure`)."
     drop = set(df.path[df.kind.isin(['duplicate', 'near_duplicate'])])
-    relabel = dict(zip(df.path[df.kind=='label'], df.other[df.kind=='label']))
+    sure = df[(df.kind=='label') & df.sure]
+    relabel = dict(zip(sure.path, sure.other))
     rows = [dict(image=Path(os.path.relpath(f, root)).as_posix(), label=relabel.get(str(f), c), split=s) for f, c, s in items if str(f) not in drop]
     with atomic_path(dest) as tmp: pd.DataFrame(rows, columns=['image', 'label', 'split']).to_csv(tmp, index=False, errors='surrogateescape')
     return Path(dest)

@@ -154,7 +154,7 @@ def foodvision_audit(out:str='audit_out', # Folder for audit.csv (a row per susp
     print(audit_summary(df))
     print(f"table:   {Path(out)/'audit.csv'}")
     print(f"picture: {Path(out)/'audit.png'}")
-    if kwargs.get('fix'): print(f"labels:  {kwargs['fix']} (the suggested labels, without the copies: foodvision_train --data <data> --labels {kwargs['fix']})")
+    if kwargs.get('fix'): print(f"labels:  {kwargs['fix']} (without the copies, with the labels confident learning is sure of; read it, then foodvision_train --data <data> --labels {kwargs['fix']})")
 
 # %% ../nbs/15_cli.ipynb #e0c10535
 @call_parse
