@@ -194,7 +194,7 @@ def _check_options(folds, feature_near, pixel_near, outlier_z, n_show):
     _check('outlier_z', outlier_z, isinstance(outlier_z, (int, float)) and outlier_z>0, 'a number above 0 (e.g. 4)')
     _check('n_show', n_show, type(n_show) is int and n_show>=1, 'a whole number of at least 1')
 
-def _check_fix(fix:Path, path:Path, labels):
+def _check_fix(fix:Path, path:Path):
     "A `FoodVisionError` unless `fix` is a new file outside the data set."
     if fix.resolve().is_relative_to(path.resolve()): raise FoodVisionError(f"fix file {fix} is inside the data set {path}; write it outside (the audit never changes the data)")
     if fix.exists() or fix.is_symlink(): raise FoodVisionError(f"fix file {fix} exists; give a new file name (the audit never writes over a file)")
@@ -207,7 +207,7 @@ def audit(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in an
           labels:str|Path|None=None, # A CSV of image paths (relative to the data folder) and labels, with an optional split column
           columns:str|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed from its header
           out:str|Path|None=None, # Write audit.csv and audit.png into this folder (outside the data); default: nothing written
-          fix:str|Path|None=None, # Also write this new CSV of the data, with the suggested labels and without the duplicates, for `--labels`
+          fix:str|Path|None=None, # Also write this new CSV of the data, without the copies and with the labels confident learning is sure of, for `--labels`
           folds:int=5, # Folds for the out-of-fold probabilities (fewer if a class has fewer photos)
           feature_near:float=FEATURE_NEAR, # Feature similarity from which two photos are near duplicates (light crops)
           pixel_near:float=PIXEL_NEAR, # Tiny-image similarity from which two photos are near duplicates (resized, re-encoded)
@@ -223,7 +223,7 @@ def audit(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in an
     if out is not None:
         out = Path(out); check_outside(out, path)
         if out.exists() and not out.is_dir(): raise FoodVisionError(f"output path {out} is a file; give a folder for audit.csv and audit.png")
-    if fix is not None: _check_fix(Path(fix), path, labels)
+    if fix is not None: _check_fix(Path(fix), path)
     times, t0 = {}, time.perf_counter()
     lay = read_layout(path, labels, columns)
     usable, skipped = scan_images(lay, 'skip')
