@@ -86,9 +86,10 @@ def describe(files:list, # Image files that can be read (see `scan_images`)
     body = body or feature_body(quiet=quiet)
     batches, feats, pix = [files[i:i+bs] for i in range(0, len(files), bs)], [], []
     load = lambda b: np.stack([square(f) for f in b])
-    with ThreadPoolExecutor(min(2, os.cpu_count() or 1)) as ex:  # the next batch is decoded while this one runs
-        it = ex.map(load, batches)
-        for px in (it if quiet else progress_bar(it, total=len(batches), leave=False)):
+    with ThreadPoolExecutor(1) as ex:  # the next batch is decoded while this one runs; never more than one ahead (memory, Ctrl-C)
+        ahead = ex.submit(load, batches[0]) if batches else None
+        for k in (range(len(batches)) if quiet else progress_bar(range(len(batches)), leave=False)):
+            px, ahead = ahead.result(), ex.submit(load, batches[k+1]) if k+1 < len(batches) else None
             f = body(np.ascontiguousarray(((px.astype(np.float32)-_MEAN)/_STD).transpose(0, 3, 1, 2)))
             feats.append(f/np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)); pix.append(tiny(px))
     if not feats: return np.zeros((0, 1280), np.float32), np.zeros((0, 256), np.float32)

@@ -3,7 +3,7 @@ copied into train/ under new names, smaller re-encoded copies of others, trainin
 folder, a cut-off JPEG and a screenshot. The audit must find them, write what it says, and leave the data as it was.
 (The options' errors are tried in-process in the cli notebook; the method is explained in nbs/12a_audit.ipynb.)"""
 from __future__ import annotations
-import os, shutil, subprocess, sys
+import os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -104,3 +104,16 @@ def test_bad_input_is_one_line(tmp_path):
     r = audit_cli('--data', tmp_path/'missing', '--out', tmp_path/'out', timeout=300)
     assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and r.stderr.startswith('error: ') and 'missing' in r.stderr, r.stderr[-2000:]
     assert not (tmp_path/'out').exists()
+
+def test_ctrl_c_is_one_line(shared, tmp_path):
+    "Ctrl-C while it reads the photos (or still imports): exit code 130, one line, within seconds, and no output folder."
+    script = Path(sys.executable).parent/'foodvision_audit'
+    cmd = [str(script)] if script.exists() else [sys.executable, '-c', 'import sys; from foodvision_fastai.launch import foodvision_audit as f; sys.exit(f())']
+    p = subprocess.Popen(cmd + ['--data', str(shared/'pizza_steak_sushi_20_percent.zip'), '--out', str(tmp_path/'out'), '--quiet'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(12)
+    assert p.poll() is None, 'still running after 12 s: the imports and 600 photos take longer than that on 2 cores'
+    t = time.monotonic(); p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and err.strip() == 'interrupted', (p.returncode, err[-2000:])
+    assert time.monotonic()-t < 30 and not (tmp_path/'out').exists()
