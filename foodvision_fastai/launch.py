@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['foodvision_train', 'foodvision_predict', 'foodvision_demo', 'foodvision_experiments', 'foodvision_train_distributed',
-           'foodvision_archs']
+           'foodvision_archs', 'foodvision_audit']
 
 # %% ../nbs/16_launch.ipynb #3825a0c9
 import sys
@@ -21,5 +21,5 @@ def _command(name:str):
     main.__name__ = name
     return main
 
-foodvision_train, foodvision_predict, foodvision_demo, foodvision_experiments, foodvision_train_distributed, foodvision_archs = map(_command,
-    ['foodvision_train', 'foodvision_predict', 'foodvision_demo', 'foodvision_experiments', 'foodvision_train_distributed', 'foodvision_archs'])
+foodvision_train, foodvision_predict, foodvision_demo, foodvision_experiments, foodvision_train_distributed, foodvision_archs, foodvision_audit = map(_command,
+    ['foodvision_train', 'foodvision_predict', 'foodvision_demo', 'foodvision_experiments', 'foodvision_train_distributed', 'foodvision_archs', 'foodvision_audit'])
