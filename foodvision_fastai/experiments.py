@@ -220,7 +220,7 @@ def plot_results(df:pd.DataFrame, # Results of `run_experiments`
             ax.scatter(g.train_seconds, 100*g.accuracy, s=20*g.model_mb.astype(float), color=c, alpha=0.6,
                        label=f'{arch} {size}px: {g.model_mb.mean():.0f} MB, {g.latency_ms.mean():.0f} ms/img')
             for r in g.itertuples():
-                ax.annotate(f'{r.epochs} ep' + ('' if same_runs else f' ({r.runs} runs)'), (r.train_seconds, 100*r.accuracy),
+                ax.annotate(f'{r.epochs} ep' + (f', lr {r.lr:g}' if s.lr.nunique()>1 else '') + ('' if same_runs else f' ({r.runs} runs)'), (r.train_seconds, 100*r.accuracy),
                             textcoords='offset points', xytext=(8, -3), fontsize=8)
         ax.set(xlabel='training time (s)', title=data)
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8, loc='lower right', markerscale=0.5)
@@ -228,7 +228,7 @@ def plot_results(df:pd.DataFrame, # Results of `run_experiments`
         ax.grid(alpha=0.3)
     cv = df.fold.notna().any()  # cross-validation: the accuracy is the folds' validation accuracy
     axs[0].set_ylabel('cross-validation accuracy (%)' if cv else 'test accuracy (%; validation without a test set)')
-    title = (f"FoodVision experiments: {'cross-validation' if cv else 'test'} accuracy vs training time "
+    title = (f"FoodVision experiments: {'cross-validation' if cv else 'test'} accuracy vs training time\n"
              f"(error bars: the standard deviation over {'folds and seeds' if cv else 'seeds'}; marker area: model size)")
     if same_runs and s.runs.iloc[0]>1: title += f"; {s.runs.iloc[0]} {'runs' if cv else 'seeds'} per cell"
     failed = df[df.status=='failed']

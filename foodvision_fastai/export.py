@@ -142,7 +142,7 @@ def read_model_config(cpath:Path, # A `model.json`
     except FoodVisionError: bad('arch', f"one of {', '.join(ARCHS)}, or a timm model")
     v = cfg.get('vocab')
     if not (isinstance(v, list) and len(v)>=2 and all(isinstance(c, str) for c in v) and len(set(v))==len(v)): bad('vocab', 'a list of 2 or more different class names')
-    if not (type(cfg.get('size')) is int and cfg['size']>=MIN_SIZE): bad('size', f'a whole number of pixels, at least {MIN_SIZE}')
+    if not (type(cfg.get('size')) is int and MIN_SIZE<=cfg['size']<=2048): bad('size', f'a whole number of pixels, at least {MIN_SIZE} and at most 2048')
     h = cfg.get('hidden')
     if h is not None and not (type(h) is int and h>0): bad('hidden', "a positive whole number of the head's units, or absent")
     for k in ('mean', 'std'):

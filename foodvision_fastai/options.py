@@ -18,7 +18,7 @@ from .callbacks import MONITORS, PRECISIONS
 __all__ = ['DEFAULT_EPOCHS', 'DEFAULT_LR', 'default_epochs', 'default_hidden', 'TrainOptions']
 
 # %% ../nbs/07b_options.ipynb #8e742277
-DEFAULT_EPOCHS, DEFAULT_LR = 5, 2e-3  # one model; chosen by 5-fold cross-validation on the training photos (13_experiments)
+DEFAULT_EPOCHS, DEFAULT_LR = 5, 2e-3  # one model: the best 5-fold cross-validation accuracy on the training photos within 30 s of training (13_experiments)
 
 def default_epochs(arch:str, # An arch, or an ensemble's name (its members joined by '+')
                   )->int:
@@ -33,6 +33,7 @@ def default_hidden(arch:str, # An arch, or an ensemble's name (its members joine
 # %% ../nbs/07b_options.ipynb #33ce95d1
 _LEAST = dict(epochs=1, freeze_epochs=1, bs=2, size=MIN_SIZE, patience=1)  # whole-number options and their least value; None is fine for size and patience
 _WHY = dict(bs=": the head's BatchNorm needs at least 2 images per batch", size=f': the pretrained body shrinks images {MIN_SIZE} times', patience=' (epochs)')
+_MOST = dict(size=2048, hidden=65536, bs=4096)  # beyond these a run would only end in an allocation error (or the OOM killer)
 _CHOICES = dict(monitor=MONITORS, balance=BALANCES, on_bad=ON_BAD, precision=PRECISIONS)
 
 def _check_lr(lr)->float|str:
@@ -81,6 +82,8 @@ class TrainOptions:
             if (v is not None or k not in ('size', 'patience')) and (isinstance(v, bool) or not isinstance(v, int) or v<least):
                 raise FoodVisionError(f"{k} must be a whole number of at least {least}{_WHY.get(k, '')}, not {v!r}")
         check_hidden(self.hidden)
+        for k, most in _MOST.items():
+            if (v := getattr(self, k)) is not None and v>most: raise FoodVisionError(f"{k} must be at most {most}, not {v!r}; larger ones do not fit in memory")
         for k, choices in _CHOICES.items():
             if getattr(self, k) not in choices: raise FoodVisionError(f"{k} must be one of {', '.join(map(str, choices))}, not {getattr(self, k)!r}")
         self.lr = _check_lr(lr)

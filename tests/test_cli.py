@@ -208,3 +208,17 @@ def test_predict_json_into_a_closed_pipe(small):
     p.stdout.close()  # as `head` does once it has its lines: every write of the command now fails with EPIPE
     err = p.stderr.read().decode(); p.wait(300)
     assert 'Traceback' not in err and 'BrokenPipe' not in err and err.strip() == '', err[-2000:]
+
+@pytest.mark.parametrize('args, says', [(('--size', 20000), 'size must be at most 2048'), (('--hidden', 1_000_000_000), 'hidden must be at most 65536')])
+def test_options_too_large_to_fit_are_refused_before_any_work(small, tmp_path, args, says):
+    "An option that could only end in an allocation error (or the OOM killer) is one line, before the data is read."
+    r = run_cli('foodvision_train', '--data', small.data, *args, '--out', tmp_path/'big')
+    assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), says)
+    assert not (tmp_path/'big').exists()
+
+def test_model_json_with_a_huge_size_is_refused(small, tmp_path):
+    model = tmp_path/'model'
+    shutil.copytree(small.run, model, ignore=shutil.ignore_patterns('*.png', 'checkpoint.pth', 'model.pkl', '.lock'))
+    cfg = json.loads((model/'model.json').read_text()); cfg['size'] = 30000; (model/'model.json').write_text(json.dumps(cfg))
+    r = run_cli('foodvision_predict', next((small.data/'test').rglob('*.jpg')), '--model', model)
+    assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), 'size', 'at most 2048')
