@@ -212,13 +212,13 @@ def opt_state(opt)->dict:
 
 # %% ../nbs/06_callbacks.ipynb #133447c8
 class Checkpoint(Callback):
-    "Save model, optimizer and history to `fname` after each epoch that `EpochLog` recorded, atomically."
+    "Save model, optimizer, history and what the run is (`meta`) to `fname` after each epoch that `EpochLog` recorded, atomically."
     order = 70
-    def __init__(self, fname:Path, history:list): self.fname, self.history, self.saved = Path(fname), history, len(history)
+    def __init__(self, fname:Path, history:list, meta:dict|None=None): self.fname, self.history, self.meta, self.saved = Path(fname), history, meta, len(history)
     def after_epoch(self):
         if len(self.history)==self.saved: return  # an epoch skipped on resume
         state = dict(model=get_model(self.learn.model).state_dict(), opt=opt_state(self.learn.opt),
-                     epoch=self.history[-1]['epoch'], history=self.history)
+                     epoch=self.history[-1]['epoch'], history=self.history, meta=self.meta)
         if (sb := getattr(self.learn, 'save_best', None)) and sb.best_state is not None:
             state['best'] = dict(epoch=sb.best_epoch, value=float(sb.best), model=sb.best_state)
         with atomic_path(self.fname) as tmp: torch.save(state, tmp)

@@ -28,7 +28,7 @@ from .evaluate import evaluate_splits
 from .options import TrainOptions
 
 # %% auto #0
-__all__ = ['TrainResult', 'fit_run', 'save_run', 'train_model', 'summary']
+__all__ = ['TrainResult', 'run_meta', 'fit_run', 'save_run', 'train_model', 'summary']
 
 # %% ../nbs/08_fit.ipynb #5cd9c4bd
 @dataclass
@@ -73,6 +73,24 @@ def _fit(learn, o:TrainOptions, start:int):
     learn.unfreeze()
     learn.fit_one_cycle(o.epochs, slice(o.lr/2/100, o.lr/2), pct_start=0.3, div=5., start_epoch=max(0, start-o.freeze_epochs))
 
+# %% ../nbs/08_fit.ipynb #2ff11bbb
+_NOT_COMPARED = ('data', 'epochs', 'tta', 'tensorboard')  # the data is compared by content; more epochs is what resuming is for; the others do not train
+
+def run_meta(opts:TrainOptions, # The run's options
+             fingerprint:str, # `data_fingerprint` of its data
+             vocab:list, # Its classes
+            )->dict:
+    "What a run is, for its checkpoint: a resumed run must be the same run."
+    return dict(options={k: v for k,v in opts.as_dict().items() if k not in _NOT_COMPARED}, data_fingerprint=fingerprint, vocab=list(map(str, vocab)))
+
+def _check_resume(old:dict|None, new:dict|None, out:Path):
+    "A `FoodVisionError` naming each way in which the run asked for is not the run in `out` (a checkpoint from before `meta`: not checked)."
+    if not old or not new: return
+    diffs = [f"{k} was {v!r}, not {new['options'].get(k)!r}" for k,v in old['options'].items() if new['options'].get(k)!=v]
+    if old['vocab']!=new['vocab']: diffs.append(f"its classes were {', '.join(old['vocab'])}")
+    elif old['data_fingerprint']!=new['data_fingerprint']: diffs.append('its data had other files')
+    if diffs: raise FoodVisionError(f"--resume carries on the run in {out} as it was started, but {'; '.join(diffs)}; resume with the same options and data, or start anew with --overwrite")
+
 # %% ../nbs/08_fit.ipynb #4bfa853b
 def fit_run(learn:Learner, # From `foodvision_learner`, with `speed_up`
             opts:TrainOptions, # The run's options (epochs, lr, fine_tune, save_best, ...)
@@ -80,6 +98,7 @@ def fit_run(learn:Learner, # From `foodvision_learner`, with `speed_up`
             resume:bool=False, # Carry on from `out`'s checkpoint
             quiet:bool=False, # No progress bars or tables
             cbs:list|None=None, # Extra fastai callbacks for the training epochs only
+            meta:dict|None=None, # What the run is (`run_meta`): kept in the checkpoint, and what a resumed run must match
            )->tuple:
     "Fit `learn` as `opts` say (resuming from `out`'s checkpoint when asked); returns (history, seconds, the epoch `save_best` kept)."
     o = opts
@@ -87,9 +106,10 @@ def fit_run(learn:Learner, # From `foodvision_learner`, with `speed_up`
     history, start, freeze = [], 0, o.freeze_epochs if o.fine_tune else 0
     if resume:
         ck = load_checkpoint(learn, out/'checkpoint.pth', unfreeze_from=freeze if o.fine_tune else None)
+        _check_resume(ck.get('meta'), meta, out)
         history, start = list(ck['history']), ck['epoch']
         if o.fine_tune and ck['epoch']<freeze: learn.freeze()
-    learn.add_cbs([EpochLog(history, csv=out/'history.csv'), DivergenceCheck(), Checkpoint(out/'checkpoint.pth', history)])
+    learn.add_cbs([EpochLog(history, csv=out/'history.csv'), DivergenceCheck(), Checkpoint(out/'checkpoint.pth', history, meta)])
     if o.tensorboard: learn.add_cb(tensorboard_cb(out))
     t0 = time.perf_counter()
     if start < o.epochs + freeze:
@@ -153,11 +173,12 @@ def train_model(opts:TrainOptions, # What to train (one model: `opts.arch` is no
     _describe_data(dls, quiet)
     speed_up(learn, o.precision)
     o = o.replace(lr=_pick_lr(learn, o.lr, quiet)) if o.lr=='find' else o
+    fingerprint = data_fingerprint(path, o.labels)
     with run_folder(out, clean=overwrite or resume):
-        history, secs, best = fit_run(learn, o, out, resume=resume, quiet=quiet, cbs=cbs)
+        history, secs, best = fit_run(learn, o, out, resume=resume, quiet=quiet, cbs=cbs, meta=run_meta(opts, fingerprint, dls.vocab))
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=secs, out=out, best_epoch=best,
                           skipped=list(dls.skipped), **evaluate_splits(learn, lay, o.tta))
-        settings = dict(data=str(path), data_fingerprint=data_fingerprint(path, o.labels), arch=o.arch, epochs=o.epochs, lr=o.lr, size=size, bs=o.bs,
+        settings = dict(data=str(path), data_fingerprint=fingerprint, arch=o.arch, epochs=o.epochs, lr=o.lr, size=size, bs=o.bs,
                         seed=o.seed, fine_tune=o.fine_tune, freeze_epochs=o.freeze_epochs if o.fine_tune else 0, augment=o.augment,
                         precision=learn.precision)
         save_run(res, settings, opts, lay)

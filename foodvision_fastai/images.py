@@ -75,7 +75,7 @@ def scan_images(lay:Layout, # From `read_layout`
             if why is None: usable[s].append((fn, c))
             else: skipped.append(Skipped(fn, why))
     if skipped and on_bad=='error':
-        raise FoodVisionError(f"{len(skipped)} file(s) cannot be used, first {skipped[0]}; remove them or use on_bad='skip'")
+        raise FoodVisionError(f"{len(skipped)} file(s) cannot be used, first {skipped[0]}; train without them with on_bad='skip' (--on_bad skip: they are listed), or fix them")
     res = replace(lay, items=usable)
     check_usable(res, lay, skipped)
     return res, skipped

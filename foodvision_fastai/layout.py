@@ -6,7 +6,7 @@
 from __future__ import annotations
 import csv as csvlib, hashlib, io, math
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fastai.data.transforms import image_extensions
@@ -47,6 +47,7 @@ class Layout:
     items: dict # Split ('train', 'valid', 'test') -> list of (file, class)
     origin: dict # Split -> where its images came from, e.g. 'valid/' or '20% of train/ (stratified, seed 42)'
     valid_is_test: bool = False # The test set doubles as the validation set (the course's way)
+    notes: list = field(default_factory=list) # Warnings about the data that do not stop training, one line each
     @property
     def classes(self)->list: return sorted({c for _,c in self.items['train']})
     def counts(self)->dict:
@@ -54,7 +55,8 @@ class Layout:
         return {s: dict(sorted(Counter(c for _,c in self.items[s]).items())) for s in SPLITS if self.items[s]}
     def describe(self)->str:
         "One line per split: where it came from, and how many files of each class."
-        return '\n'.join(f"{s}: {self.origin[s]}, {sum(n.values())} ({', '.join(f'{c} {k}' for c,k in n.items())})" for s,n in self.counts().items())
+        return '\n'.join([f"{s}: {self.origin[s]}, {sum(n.values())} ({', '.join(f'{c} {k}' for c,k in n.items())})" for s,n in self.counts().items()]
+                         + [f'warning: {n}' for n in self.notes])
     def __repr__(self): return f'Layout({self.kind}, {self.path})\n{self.describe()}'
 
 # %% ../nbs/02_layout.ipynb #e626b076
@@ -68,7 +70,7 @@ def class_images(folder:Path, # A folder with a sub-folder per class
     items = []
     for d in dirs:
         files = list_dir(d)
-        if not any(is_image_name(p) for p in files if p.is_file()): raise FoodVisionError(f"class folder {d} has no images; add images or remove the folder")
+        if not any(is_image_name(p) for p in files if p.is_file()): raise FoodVisionError(f"class folder {d} has no images; add images to it, or move it out of the data set")
         items += [(p, printable(d.name)) for p in files]
     return items
 
@@ -119,18 +121,24 @@ def read_labels(path:Path, # The data folder; image paths in the CSV are relativ
     if csv.is_dir(): raise FoodVisionError(f"labels {csv} is a folder; give the CSV file of image paths and labels (e.g. {csv/'labels.csv'})")
     if not csv.is_file(): raise FoodVisionError(f"labels file {csv} does not exist; give a CSV of image paths and labels")
     df, img_col, label_col, split_col = _read_csv(csv, columns)
-    items, missing = {s: [] for s in SPLITS}, []
+    items, missing, seen, notes = {s: [] for s in SPLITS}, [], {}, []
     for i, row in enumerate(df.to_dict('records'), start=2):  # line 1 is the header
         img, label = path/row[img_col].strip(), row[label_col].strip()
         split = _SPLIT_NAMES.get(row[split_col].strip().lower()) if split_col else 'train'
         if not row[img_col].strip() or not label: raise FoodVisionError(f"{csv} line {i}: empty {'image' if not row[img_col].strip() else 'label'}; every row needs an image and its class")
         if split is None: raise FoodVisionError(f"{csv} line {i}: unknown split {row[split_col]!r}; use train, valid or test")
+        if (first := seen.get(img.resolve())):  # the same image listed again
+            j, label0, split0 = first
+            if (label0, split0)!=(label, split):
+                raise FoodVisionError(f"{csv} lines {j} and {i} both name {row[img_col].strip()}, as {label0!r} ({split0}) and {label!r} ({split}); keep the row that is right")
+            notes.append(f"{csv.name} lines {j} and {i} both name {row[img_col].strip()}; it is used once"); continue
+        seen[img.resolve()] = (i, label, split)
         if not img.exists(): missing.append((i, img))
         items[split].append((img, label))
     if missing: raise FoodVisionError(f"{csv} names {len(missing)} image(s) that do not exist, first line {missing[0][0]}: {missing[0][1]}; fix the paths (relative to {path})")
     if not items['train']: raise FoodVisionError(f"{csv} has no training rows; mark some rows train (or drop the split column)")
     origin = {s: f"{csv.name}" + (f" ({split_col} = {s})" if split_col else '') if items[s] else '' for s in SPLITS}
-    return Layout(path, 'csv', items, origin)
+    return Layout(path, 'csv', items, origin, notes=notes)
 
 # %% ../nbs/02_layout.ipynb #63e6c272
 def labels_csv(path:Path, # A data set folder

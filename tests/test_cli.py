@@ -222,3 +222,15 @@ def test_model_json_with_a_huge_size_is_refused(small, tmp_path):
     cfg = json.loads((model/'model.json').read_text()); cfg['size'] = 30000; (model/'model.json').write_text(json.dumps(cfg))
     r = run_cli('foodvision_predict', next((small.data/'test').rglob('*.jpg')), '--model', model)
     assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), 'size', 'at most 2048')
+
+def test_messages_never_advise_deleting_the_users_files():
+    "No one-line error tells the user to delete or remove a file or folder of theirs (their data is theirs); moving it out of the data set is fine."
+    import ast, re
+    import foodvision_fastai
+    bad = []
+    for f in Path(foodvision_fastai.__file__).parent.glob('*.py'):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, 'id', None) == 'FoodVisionError':
+                text = ast.unparse(node).lower()
+                if re.search(r'\b(delete|remove|rm -)', text): bad.append(f'{f.name}: {text[:160]}')
+    assert not bad, bad
