@@ -12,9 +12,9 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 # %% auto #0
-__all__ = ['FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'save_figure', 'read_metrics',
-           'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock', 'printable', 'user_path',
-           'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out', 'run_folder']
+__all__ = ['RUN_FILES', 'FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'save_figure',
+           'read_metrics', 'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock', 'printable',
+           'user_path', 'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out', 'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -245,17 +245,31 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
     return out
 
 # %% ../nbs/00_core.ipynb #753b1eff
+RUN_FILES = ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'history.csv', 'checkpoint.pth', 'members', 'tensorboard',
+             'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')  # what a run writes, and nothing else
+
+def _remove_run(out:Path):
+    "Remove what a run writes in `out` (`RUN_FILES`), and nothing else that is there."
+    for n in RUN_FILES:
+        p = out/n
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+        elif p.exists() or p.is_symlink(): p.unlink()
+
 @contextmanager
 def run_folder(out:Path, # The run folder, checked by `check_out`
                clean:bool=False, # Remove stale temporary files first (`overwrite` or `resume`)
+               replace:bool=False, # The run replaces the one in `out` (`overwrite`): its files go first, and again if this run fails
               ):
-    "Create and lock `out` while a run writes into it; remove it again if this call made it and the run leaves nothing to resume (a checkpoint, an ensemble member's too)."
-    created = not out.exists()
+    "Create and lock `out` while a run writes into it; if the run fails and leaves nothing to resume, remove the folders this call made, or this run's files."
+    made = next((p for p in [*reversed(out.absolute().parents), out.absolute()] if not p.exists()), None)  # the first folder this call makes
     make_dir(out)
     try:
         with folder_lock(out):
             if clean: remove_partials(out)
+            if replace: _remove_run(out)  # a run of another kind (an ensemble's members/) leaves nothing behind either
             yield out
     except BaseException as e:
-        if created and not (isinstance(e, KeyboardInterrupt) and any(out.rglob('checkpoint.pth'))): shutil.rmtree(out, ignore_errors=True)
+        if not (isinstance(e, KeyboardInterrupt) and any(out.rglob('checkpoint.pth'))):
+            if made is not None: shutil.rmtree(made, ignore_errors=True)
+            elif replace: _remove_run(out)  # not the new run's history beside nothing, nor the old run's model beside the new history
         raise

@@ -69,7 +69,7 @@ def train_ensemble(opts:TrainOptions, # What to train: `opts.arch` is two or mor
     out = check_out(out, opts.arch, overwrite=overwrite or resume, data=path)
     if resume and not (out/'members').is_dir(): raise FoodVisionError(f"nothing to resume: {out/'members'} does not exist; run without --resume first")
     member = opts.replace(data=path, size=None if opts.size==a.size else opts.size, tta=False)  # each member at its own side, unless told
-    with run_folder(out, clean=True):  # one lock for the whole ensemble; a run that fails removes the folder it made
+    with run_folder(out, clean=True, replace=overwrite and not resume):  # one lock for the whole ensemble; a run that fails removes the folder it made
         runs = [train_model(member.replace(arch=m), out=out/'members'/m, resume=resume and (out/'members'/m/'checkpoint.pth').exists(),
                             num_workers=num_workers, quiet=quiet, cbs=cbs) for m in a.members]
         if opts.seed is not None: set_seed(opts.seed, reproducible=True)

@@ -174,7 +174,7 @@ def train_model(opts:TrainOptions, # What to train (one model: `opts.arch` is no
     speed_up(learn, o.precision)
     o = o.replace(lr=_pick_lr(learn, o.lr, quiet)) if o.lr=='find' else o
     fingerprint = data_fingerprint(path, o.labels)
-    with run_folder(out, clean=overwrite or resume):
+    with run_folder(out, clean=overwrite or resume, replace=overwrite and not resume):
         history, secs, best = fit_run(learn, o, out, resume=resume, quiet=quiet, cbs=cbs, meta=run_meta(opts, fingerprint, dls.vocab))
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=secs, out=out, best_epoch=best,
                           skipped=list(dls.skipped), **evaluate_splits(learn, lay, o.tta))

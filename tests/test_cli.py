@@ -234,3 +234,9 @@ def test_messages_never_advise_deleting_the_users_files():
                 text = ast.unparse(node).lower()
                 if re.search(r'\b(delete|remove|rm -)', text): bad.append(f'{f.name}: {text[:160]}')
     assert not bad, bad
+
+def test_a_failed_run_leaves_no_empty_parent_folders(small, tmp_path):
+    "A run into a nested --out that fails (here: it diverges) removes every folder it made, not just the last."
+    r = run_cli('foodvision_train', '--data', small.data, '--epochs', 2, '--lr', 1e6, '--out', tmp_path/'a'/'b'/'run', *SMALL)
+    assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), 'training diverged')
+    assert list(tmp_path.iterdir()) == []

@@ -3,7 +3,7 @@ saves one model, which `foodvision_predict` and the standalone ONNX program (no 
 the same probabilities. The in-process behaviour (the average, the members' folders, refused options) is checked in
 the ensemble notebook."""
 from __future__ import annotations
-import json, subprocess, sys, textwrap
+import json, shutil, subprocess, sys, textwrap
 
 import pytest
 import torch
@@ -60,3 +60,14 @@ def test_bad_ensemble_options_are_one_line(ensemble, args, says):
     r = run_cli('foodvision_train', '--data', data, *args, '--out', tmp/'bad')
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and says in r.stderr, r.stderr[-2000:]
     assert not (tmp/'bad').exists()
+
+def test_overwrite_with_one_model_leaves_no_members(ensemble):
+    "A single model trained with --overwrite over an ensemble's run replaces the whole run: its members' folders go too."
+    tmp, data, run, _ = ensemble
+    again = tmp/'again'
+    shutil.copytree(run, again, ignore=shutil.ignore_patterns('.lock'))
+    (again/'notes.txt').write_text('mine')
+    r = run_cli('foodvision_train', '--data', data, '--arch', 'mobilenet_v2', '--epochs', 1, '--size', 32, '--bs', 4, '--n_preds', 4, '--quiet', '--out', again, '--overwrite')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (again/'members').exists() and (again/'notes.txt').read_text() == 'mine'
+    assert json.loads((again/'model.json').read_text())['arch'] == 'mobilenet_v2'
