@@ -248,28 +248,33 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
 RUN_FILES = ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'history.csv', 'checkpoint.pth', 'members', 'tensorboard',
              'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')  # what a run writes, and nothing else
 
-def _remove_run(out:Path):
-    "Remove what a run writes in `out` (`RUN_FILES`), and nothing else that is there."
+def _move_run(src:Path, dest:Path):
+    "Move what a run writes (`RUN_FILES`) from `src` to `dest` (renames: no space needed), and nothing else that is there."
     for n in RUN_FILES:
-        p = out/n
-        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
-        elif p.exists() or p.is_symlink(): p.unlink()
+        if (src/n).exists() or (src/n).is_symlink(): os.replace(src/n, dest/n)
 
 @contextmanager
 def run_folder(out:Path, # The run folder, checked by `check_out`
                clean:bool=False, # Remove stale temporary files first (`overwrite` or `resume`)
-               replace:bool=False, # The run replaces the one in `out` (`overwrite`): its files go first, and again if this run fails
+               replace:bool=False, # The run replaces the one in `out` (`overwrite`): the old run is set aside, and back if this one fails
               ):
-    "Create and lock `out` while a run writes into it; if the run fails and leaves nothing to resume, remove the folders this call made, or this run's files."
+    "Create and lock `out` while a run writes into it; if the run fails and leaves nothing to resume, remove the folders this call made, or put the replaced run back."
     made = next((p for p in [*reversed(out.absolute().parents), out.absolute()] if not p.exists()), None)  # the first folder this call makes
     make_dir(out)
     try:
         with folder_lock(out):
             if clean: remove_partials(out)
-            if replace: _remove_run(out)  # a run of another kind (an ensemble's members/) leaves nothing behind either
-            yield out
+            aside = Path(tempfile.mkdtemp(dir=out, prefix='.replaced-run-')) if replace else None
+            try:
+                if aside: _move_run(out, aside)  # not the new run's history beside the old model, nor an ensemble's members/ beside one model
+                yield out
+            except BaseException as e:
+                if aside and not (isinstance(e, KeyboardInterrupt) and (out/'checkpoint.pth').exists()):
+                    _move_run(out, Path(tempfile.mkdtemp(dir=aside, prefix='failed-')))  # what the failed run wrote goes with the temporary folder
+                    _move_run(aside, out)  # the replaced run, whole, as it was
+                raise
+            finally:
+                if aside: shutil.rmtree(aside, ignore_errors=True)
     except BaseException as e:
-        if not (isinstance(e, KeyboardInterrupt) and any(out.rglob('checkpoint.pth'))):
-            if made is not None: shutil.rmtree(made, ignore_errors=True)
-            elif replace: _remove_run(out)  # not the new run's history beside nothing, nor the old run's model beside the new history
+        if made is not None and not (isinstance(e, KeyboardInterrupt) and any(out.rglob('checkpoint.pth'))): shutil.rmtree(made, ignore_errors=True)
         raise
