@@ -12,9 +12,9 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json', 'save_figure',
-           'read_metrics', 'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock', 'printable',
-           'user_path', 'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out', 'run_folder']
+__all__ = ['REPORT_PNGS', 'RUN_FILES', 'FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json',
+           'save_figure', 'read_metrics', 'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock',
+           'printable', 'user_path', 'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out', 'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -245,8 +245,9 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
     return out
 
 # %% ../nbs/00_core.ipynb #753b1eff
+REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')  # the report's pictures (`save_report`)
 RUN_FILES = ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'history.csv', 'checkpoint.pth', 'members', 'tensorboard',
-             'loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')  # what a run writes, and nothing else
+             *REPORT_PNGS)  # what a run writes, and nothing else
 
 def _move_run(src:Path, dest:Path):
     "Move what a run writes (`RUN_FILES`) from `src` to `dest` (renames: no space needed), and nothing else that is there."

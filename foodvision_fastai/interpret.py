@@ -10,13 +10,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from fastai.interpret import ClassificationInterpretation
 
-from .core import FoodVisionError, printable, save_figure, add_metrics
+from .core import FoodVisionError, printable, save_figure, add_metrics, REPORT_PNGS
 from .images import FoodImage
 from .heatmap import prediction_title, plot_top_loss_heatmaps
 
 # %% auto #0
-__all__ = ['REPORT_PNGS', 'plot_loss_curves', 'predict_items', 'report_items', 'sample_test_items', 'plot_prediction_grid',
-           'show_prediction', 'plot_confusion_matrix', 'plot_top_losses', 'report_dl', 'save_report']
+__all__ = ['plot_loss_curves', 'predict_items', 'report_items', 'sample_test_items', 'plot_prediction_grid', 'show_prediction',
+           'plot_confusion_matrix', 'plot_top_losses', 'report_dl', 'save_report']
 
 # %% ../nbs/09_interpret.ipynb #135654a5
 def plot_loss_curves(history:list, # `TrainResult.history`: one dict per epoch
@@ -114,8 +114,6 @@ def report_dl(learn, # A trained `Learner`
     return learn.dls.test_dl([p for p,_ in lay.items['test']], with_labels=True)
 
 # %% ../nbs/09_interpret.ipynb #10a1515c
-REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')
-
 def save_report(res, # A `TrainResult`
                 n:int=9, # Test images in the prediction grid and the top losses
                 seed:int=42, # Seed of the prediction grid's sample

@@ -261,8 +261,9 @@ def list_archs(pattern:str|None=None, # Also the timm models whose names match t
 # %% ../nbs/05_models.ipynb #1f20ef76
 def check_hidden(hidden:int|None, # Units between the head's two linear layers, or None for fastai's 512
                 ):
-    "A `FoodVisionError` unless `hidden` is None or a whole number of at least 1."
+    "A `FoodVisionError` unless `hidden` is None or a whole number from 1 to 65536 (more would not fit in memory)."
     if hidden is not None and not (type(hidden) is int and hidden>=1): raise FoodVisionError(f"hidden must be a whole number of at least 1 (units in the head), not {hidden!r}")
+    if hidden is not None and hidden>65536: raise FoodVisionError(f"hidden must be at most 65536, not {hidden!r}; larger ones do not fit in memory")
 
 # %% ../nbs/05_models.ipynb #6d704b4f
 def _from_file(a:Arch, # A torchvision arch

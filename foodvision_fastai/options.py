@@ -33,7 +33,7 @@ def default_hidden(arch:str, # An arch, or an ensemble's name (its members joine
 # %% ../nbs/07b_options.ipynb #33ce95d1
 _LEAST = dict(epochs=1, freeze_epochs=1, bs=2, size=MIN_SIZE, patience=1)  # whole-number options and their least value; None is fine for size and patience
 _WHY = dict(bs=": the head's BatchNorm needs at least 2 images per batch", size=f': the pretrained body shrinks images {MIN_SIZE} times', patience=' (epochs)')
-_MOST = dict(size=2048, hidden=65536, bs=4096)  # beyond these a run would only end in an allocation error (or the OOM killer)
+_MOST = dict(size=2048, bs=4096)  # beyond these a run would only end in an allocation error (or the OOM killer)
 _CHOICES = dict(monitor=MONITORS, balance=BALANCES, on_bad=ON_BAD, precision=PRECISIONS)
 
 def _check_lr(lr)->float|str:
