@@ -89,6 +89,13 @@ def test_folders_named_outright(src, tmp_path):
     one_line(e.value, "'pictures'", 'photos/', '--train')
     with pytest.raises(FoodVisionError) as e: read_layout(d, train='photos', valid='../elsewhere')
     one_line(e.value, '--valid')
+    with pytest.raises(FoodVisionError) as e: read_layout(d, train='photos', folder='photos')  # folder= is a CSV's
+    one_line(e.value, '--folder', '--labels')
+
+def test_split_names_with_a_csv_are_refused(src, tmp_path):
+    d = kaggle(src, tmp_path/'k')
+    with pytest.raises(FoodVisionError) as e: read_layout(d, 'Training_set.csv', train='train')
+    one_line(e.value, 'Training_set.csv', '--train')
 
 @pytest.mark.parametrize('names', [('val', 'validation'), ('train', 'training'), ('test', 'Testing'), ('Train', 'train')])
 def test_two_folders_of_one_split_are_one_line(src, tmp_path, names):
