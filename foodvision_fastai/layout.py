@@ -120,14 +120,18 @@ def _read_csv(csv:Path, columns:str|list|None=None):
     return df, img, label, split
 
 # %% ../nbs/02_layout.ipynb #9a230c84
-def _inside(p:Path, folder:Path)->bool:
+def _inside(p:Path, folder:Path|str)->bool:
     "Whether `p` is `folder` or under it, by its name alone (`..` resolved as written; links are not followed, so a data set of links stays usable)."
-    return Path(os.path.normpath(os.path.abspath(p))).is_relative_to(os.path.normpath(os.path.abspath(folder)))
+    p, folder = os.path.normpath(os.path.abspath(p)), os.path.normpath(os.path.abspath(folder))
+    return p==folder or p.startswith(folder.rstrip(os.sep)+os.sep)
 
 class _Finder:
     "Where a CSV's image names are: `find(name)` is its file, in `base`, as written or with `suffix` added ('*': any image extension, for ids)."
-    def __init__(self, base:Path, suffix:str|None): self.base, self.suffix, self.stems = base, suffix, {}
+    def __init__(self, base:Path, suffix:str|None): self.base, self.suffix, self.stems, self.found = base, suffix, {}, {}
     def find(self, name:str)->Path|None:
+        if name not in self.found: self.found[name] = self._find(name)
+        return self.found[name]
+    def _find(self, name:str)->Path|None:
         p = self.base/name
         if self.suffix is None: return p if p.exists() else None
         if self.suffix!='*': return p.with_name(p.name+self.suffix) if p.with_name(p.name+self.suffix).exists() else None
@@ -173,20 +177,19 @@ def read_labels(path:Path, # The data folder: no image may lie outside it
     if csv.is_dir(): raise FoodVisionError(f"labels {csv} is a folder; give the CSV file of image paths and labels (e.g. {csv/'labels.csv'})")
     if not csv.is_file(): raise FoodVisionError(f"labels file {csv} does not exist; give a CSV of image paths and labels")
     df, img_col, label_col, split_col = _read_csv(csv, columns)
-    rows = []
+    rows, top = [], os.path.normpath(os.path.abspath(path))
     for i, row in enumerate(df.to_dict('records'), start=2):  # line 1 is the header
         name, label = row[img_col].strip(), row[label_col].strip()
         split = _SPLIT_NAMES.get(row[split_col].strip().lower()) if split_col else 'train'
         if not name or not label: raise FoodVisionError(f"{csv} line {i}: empty {'image' if not name else 'label'}; every row needs an image and its class")
         if split is None: raise FoodVisionError(f"{csv} line {i}: unknown split {row[split_col]!r}; use train, valid or test")
-        if not _inside(path/name, path): raise FoodVisionError(f"{csv} line {i}: {name} points outside the data folder {path}; give image paths inside it, relative to it")
+        if not _inside(os.path.join(top, name), top): raise FoodVisionError(f"{csv} line {i}: {name} points outside the data folder {path}; give image paths inside it, relative to it")
         rows.append((i, name, label, split))
     finder = _finder(path, csv, [r[1] for r in rows], folder, suffix)
     items, missing, seen, notes = {s: [] for s in SPLITS}, [], {}, []
     for i, name, label, split in rows:
         img = finder.find(name)
-        if img is None: missing.append((i, name)); continue
-        if not _inside(img, path): raise FoodVisionError(f"{csv} line {i}: {name} points outside the data folder {path}; give image paths inside it, relative to it")
+        if img is None: missing.append((i, name)); continue  # (found in a folder inside `path`, it is inside too: `..` can only go up as far as from `path`)
         if (first := seen.get(img.resolve())):  # the same image listed again
             j, label0, split0 = first
             if (label0, split0)!=(label, split):
