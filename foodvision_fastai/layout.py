@@ -285,11 +285,14 @@ def read_layout(path:Path|str, # The data set folder
     flat = 'train' in splits and any(is_image_name(p) for p in list_dir(_unnest(splits['train'])))  # the images of a CSV, not class folders
     if named or ('train' in splits and not flat): lay = _split_layout(path, splits)
     elif len(csvs := label_csvs(root))>1:
-        raise FoodVisionError(f"{root} has {len(csvs)} CSVs of images and labels ({', '.join(p.name for p in csvs)}); say which to use with labels= (--labels)")
+        several = f"{root} has {len(csvs)} CSVs of images and labels ({', '.join(p.name for p in csvs)})"
+        try: lay = None if splits or not class_dirs(root) else _class_layout(path, root)
+        except FoodVisionError: lay = None
+        if lay is None: raise FoodVisionError(f"{several}; say which to use with labels= (--labels)")
+        lay.notes.append(f"{several}; none is used, the class folders are; give labels= (--labels) to use one")  # as before there were several
     elif csvs: return _check_classes(read_labels(path, csvs[0], columns, folder, suffix, found=True))
     elif splits: lay = _split_layout(path, splits)
-    elif class_dirs(root):
-        lay = Layout(path, 'class folders', {'train': class_images(root), 'valid': [], 'test': []}, {'train': f'the class folders of {root.name}/', 'valid': '', 'test': ''})
+    elif class_dirs(root): lay = _class_layout(path, root)
     else:
         if len(csvs := [p for p in list_dir(root) if p.suffix.lower()=='.csv' and p.is_file()])==1: _read_csv(csvs[0])  # why the CSV is not labels
         if any(is_image_name(p) for p in list_dir(root)): raise FoodVisionError(f"{root} holds images but no class folders; move them into one folder per class, {root}/<class>/, or give a CSV of labels")
@@ -297,6 +300,10 @@ def read_layout(path:Path|str, # The data set folder
     if folder is not None or suffix is not None:
         raise FoodVisionError(f"folder and suffix say where a CSV's images are, but {path} has no CSV of labels ({lay.kind}); drop them (--folder, --suffix), or give the CSV (--labels)")
     return _check_classes(lay)
+
+def _class_layout(path:Path, root:Path)->Layout:
+    "The layout of one folder of class folders."
+    return Layout(path, 'class folders', {'train': class_images(root), 'valid': [], 'test': []}, {'train': f'the class folders of {root.name}/', 'valid': '', 'test': ''})
 
 def _split_layout(path:Path, splits:dict)->Layout:
     "The layout of split folders, each a folder of class folders."

@@ -144,6 +144,10 @@ def test_bad_csvs_are_one_line_and_change_nothing(src, tmp_path):
         assert tree_state(d) == before
         return str(e.value)
     one_line(case('two', lambda d: shutil.copy(d/'Training_set.csv', d/'more_labels.csv')), 'Training_set.csv', 'more_labels.csv', '--labels')
+    classes = shutil.copytree(src/'train', tmp_path/'classes')  # class folders beside two CSVs: the class folders, as before, with a note
+    for n in ('a.csv', 'b.csv'): (classes/n).write_text(f'image,label\n{next((src/"train").rglob("*.JPEG")).relative_to(src/"train")},x\n')
+    lay = read_layout(classes)
+    assert lay.kind == 'class folders' and 'a.csv, b.csv' in lay.describe() and '--labels' in lay.describe()
     (tmp_path/'secret.JPEG').write_bytes((base/'train'/'Image_1.JPEG').read_bytes())  # it exists, but outside the data folder
     one_line(case('up', lambda d: (d/'Training_set.csv').write_text('filename,label\nImage_1.JPEG,a\n../secret.JPEG,b\n')), 'line 3', '../secret.JPEG', 'outside')
     one_line(case('abs', lambda d: (d/'Training_set.csv').write_text(f"filename,label\n{tmp_path/'secret.JPEG'},a\nImage_2.JPEG,b\n")), 'line 2', 'outside')
