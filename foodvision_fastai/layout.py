@@ -212,11 +212,11 @@ def with_valid(lay:Layout, # From `read_layout` (after `scan_images`)
     for i, k in enumerate(key): members.setdefault(k, []).append(i)
     units = [m[0] for m in members.values()]  # the split's units: a file and its copies
     merged = ' distinct' if len(units)<len(train) else ''
-    counts = Counter(train[i][1] for i in units)
+    counts = Counter(c for m in members.values() for c in {train[j][1] for j in m})  # units per class (a copy labelled otherwise counts for its class too)
     for c, n in sorted(counts.items()):
         if round(n*valid_pct)<1 or n-round(n*valid_pct)<1:
             raise FoodVisionError(f"class {c!r} has {n}{merged} training image(s), too few to split off {valid_pct:.0%} for validation; add images or change valid_pct")
-    n, k = sum(counts.values()), len(counts)
+    n, k = len(units), len(counts)
     if math.ceil(n*valid_pct)<k or n-math.ceil(n*valid_pct)<k:  # a stratified split puts every class on both sides
         raise FoodVisionError(f"{n}{merged} training images are too few to split off {valid_pct:.0%} with each of the {k} classes on both sides; add images or change valid_pct")
     from sklearn.model_selection import train_test_split
