@@ -16,16 +16,17 @@ from PIL import Image, ImageOps
 from fastai.vision.core import imagenet_stats
 from fastprogress.fastprogress import progress_bar
 
-from .core import FoodVisionError, atomic_path, check_outside, printable, sha256sum
+from .core import FoodVisionError, atomic_path, check_outside, printable
 from .data import get_data
 from .layout import SPLITS, read_layout
+from .duplicates import byte_duplicates, content_hashes, hash_cache
 from .images import FoodImage, scan_images
 from .models import get_arch, ensure_weights
 
 # %% auto #0
 __all__ = ['FEATURE_ARCH', 'PIXEL_NEAR', 'FEATURE_NEAR', 'OUTLIER_Z', 'KINDS', 'COLUMNS', 'feature_body', 'square', 'tiny',
-           'describe', 'neighbours', 'byte_duplicates', 'near_duplicates', 'oof_probs', 'label_issues',
-           'outlier_scores', 'audit', 'audit_summary', 'pick_suspects', 'plot_audit', 'write_fix']
+           'describe', 'neighbours', 'near_duplicates', 'oof_probs', 'label_issues', 'outlier_scores', 'audit',
+           'audit_summary', 'pick_suspects', 'plot_audit', 'write_fix']
 
 # %% ../nbs/12a_audit.ipynb #0050a322
 FEATURE_ARCH = 'mobilenet_v2'  # the frozen body whose features the audit compares (the thresholds below are measured on it)
@@ -116,16 +117,6 @@ PIXEL_NEAR = 0.95  # `tiny` similarity from which two photos are the same pictur
 FEATURE_NEAR = 0.91  # feature similarity from which two photos are the same photo lightly cropped (measured: bench/audit_threshold.md)
 
 # %% ../nbs/12a_audit.ipynb #3b17f70f
-def byte_duplicates(files:list, # Files
-                   )->list:
-    "(i, j) for each file j that holds the same bytes as an earlier file i (the first of its group)."
-    first, pairs = {}, []
-    for j, f in enumerate(files):
-        h = sha256sum(f)
-        if h in first: pairs.append((first[h], j))
-        else: first[h] = j
-    return pairs
-
 def near_duplicates(feats:np.ndarray, # Features from `describe`
                     pix:np.ndarray, # Tiny images from `describe`
                     feature_near:float=FEATURE_NEAR, # Feature similarity from which two photos are near duplicates
@@ -245,7 +236,7 @@ def audit(data:str|Path|None=None, # Data set: a name, URL, .zip or folder in an
 
     t0 = time.perf_counter()
     group = np.arange(len(files))
-    for i, j in byte_duplicates(files):
+    for i, j in byte_duplicates(files, content_hashes(files, hash_cache(path))):
         group[j] = group[i]
         rows.append(row('duplicate', j, str(files[i]), items[i][2], 1., f'the same bytes as {_rel(files[i], path)}'))
     near = near_duplicates(feats, pix, feature_near, pixel_near)

@@ -247,7 +247,7 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
 # %% ../nbs/00_core.ipynb #753b1eff
 REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')  # the report's pictures (`save_report`)
 RUN_FILES = ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'history.csv', 'checkpoint.pth', 'members', 'tensorboard',
-             *REPORT_PNGS)  # what a run writes, and nothing else
+             'duplicates.csv', *REPORT_PNGS)  # what a run writes, and nothing else
 
 def _move_run(src:Path, dest:Path):
     "Move what a run writes (`RUN_FILES`) from `src` to `dest` (renames: no space needed), and nothing else that is there."

@@ -4,6 +4,7 @@
 
 # %% ../nbs/04_dataloaders.ipynb #e926f00a
 from __future__ import annotations
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from fastai.vision.augment import aug_transforms
 import fastai.callback.data  # noqa: F401 (`DataBlock.weighted_dataloaders`)
 
 from .core import FoodVisionError, printable
-from .layout import read_layout, with_valid
+from .layout import SPLITS, read_layout, with_valid
+from .duplicates import content_hashes, copies_notes, find_copies, hash_cache
 from .images import scan_images, image_block, CropResize
 
 # %% auto #0
@@ -66,12 +68,15 @@ def foodvision_dls(path:Path|str, # Folder data set (see `get_data`)
                    seed:int|None=42, # Seed of the validation split
                    balance:str|None=None, # None, 'sampler' (weighted sampling); 'loss' is the learner's (see `foodvision_learner`)
                   ):
-    "fastai `DataLoaders` for the data set at `path`: `dls.layout` has every split, `dls.skipped` the files left out."
+    "fastai `DataLoaders` for the data set at `path`: `dls.layout` has every split, `dls.skipped` the files left out, `dls.copies` the byte-identical ones."
     if balance not in BALANCES: raise FoodVisionError(f"balance must be 'loss' or 'sampler' (or none), not {balance!r}")
     if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers<0):
         raise FoodVisionError(f"num_workers must be 0 or more, not {num_workers!r}")
     usable, skipped = scan_images(read_layout(path, labels, columns, train, valid, test, folder, suffix), on_bad)
-    lay = with_valid(usable, valid_pct, seed)
+    hashes = content_hashes([f for s in SPLITS for f,_ in usable.items[s]], hash_cache(usable.path))
+    lay = with_valid(usable, valid_pct, seed, groups=hashes)
+    copies = find_copies(lay, hashes)
+    lay = replace(lay, notes=lay.notes + copies_notes(copies))
     train, valid = lay.items['train'], lay.items['valid']
     dblock = DataBlock(blocks=(image_block(size), CategoryBlock(vocab=lay.classes)), get_y=Labels(train+valid+lay.items['test']),
                        splitter=IndexSplitter(range(len(train), len(train)+len(valid))),
@@ -82,5 +87,5 @@ def foodvision_dls(path:Path|str, # Folder data set (see `get_data`)
         w = class_weights(lay.counts()['train'])
         dls = dblock.weighted_dataloaders(items, wgts=np.array([w[c] for _,c in train] + [0.]*len(valid)), **kw)
     else: dls = dblock.dataloaders(items, **kw)
-    dls.layout, dls.skipped, dls.img_size, dls.labels = lay, skipped, size, dblock.get_y
+    dls.layout, dls.skipped, dls.copies, dls.img_size, dls.labels = lay, skipped, copies, size, dblock.get_y
     return dls

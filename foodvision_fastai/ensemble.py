@@ -80,5 +80,5 @@ def train_ensemble(opts:TrainOptions, # What to train: `opts.arch` is two or mor
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=sum(r.train_seconds for r in runs), out=out,
                           skipped=list(dls.skipped), **evaluate_splits(learn, dls.layout, opts.tta))
         settings = read_metrics(runs[0].out)['settings'] | dict(arch=opts.arch, size=dls.img_size, members=[_member_summary(m, r) for m, r in zip(a.members, runs)])
-        save_run(res, settings, opts, dls.layout)
+        save_run(res, settings, opts, dls.layout, dls.copies)
     return res

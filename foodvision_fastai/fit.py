@@ -20,6 +20,7 @@ import foodvision_fastai
 from .core import FoodVisionError, check_out, run_folder, write_metrics
 from .data import get_data
 from .layout import Layout, data_fingerprint
+from .duplicates import copies_counts, write_copies
 from .dataloaders import foodvision_dls, class_weights, imbalance
 from .models import foodvision_learner, get_arch
 from .callbacks import speed_up, EpochLog, DivergenceCheck, Checkpoint, load_checkpoint, plain_errors, SaveBest, StopEarly, tensorboard_cb
@@ -134,8 +135,9 @@ def save_run(res:TrainResult, # The trained run
              settings:dict, # What it was trained with, as it ran (data fingerprint, precision chosen, ...)
              opts:TrainOptions, # The options it was asked for
              lay:Layout|None=None, # The data's splits, for their sizes and where they came from
+             copies=None, # The data's byte-identical files (`dls.copies`): those across splits go to `duplicates.csv`, their counts to `metrics.json`
             ):
-    "Save `res`'s model (safe format and fastai's pickle) and its `metrics.json` into `res.out`."
+    "Save `res`'s model (safe format and fastai's pickle), its `metrics.json` and the copies across splits (`duplicates.csv`) into `res.out`."
     save_model(res.learn, res.out)
     export_learner(res.learn, res.out/'model.pkl')
     versions = dict(foodvision_fastai=foodvision_fastai.__version__, fastai=fastai.__version__, torch=torch.__version__,
@@ -143,6 +145,7 @@ def save_run(res:TrainResult, # The trained run
     fields = {k: getattr(res, k) for k in ('test_accuracy', 'test_loss', 'n_correct', 'n_test', 'valid_accuracy', 'valid_loss', 'n_valid',
                                            'n_train', 'valid_is_test', 'best_epoch', 'valid_accuracy_tta', 'test_accuracy_tta', 'per_class')}
     data = dict(counts=lay.counts(), splits={s: o for s,o in lay.origin.items() if o}) if lay else {}
+    if copies is not None: write_copies(copies, res.out); data['duplicates'] = copies_counts(copies)
     write_metrics(res.out, **fields, **data, train_seconds=round(res.train_seconds, 2), history=res.history, vocab=res.vocab,
                   settings=settings, options=opts.as_dict(), skipped=[dict(path=str(s.path), reason=s.reason) for s in res.skipped],
                   device=str(res.learn.dls.device), versions=versions)
@@ -181,7 +184,7 @@ def train_model(opts:TrainOptions, # What to train (one model: `opts.arch` is no
         settings = dict(data=str(path), data_fingerprint=fingerprint, arch=o.arch, epochs=o.epochs, lr=o.lr, size=size, bs=o.bs,
                         seed=o.seed, fine_tune=o.fine_tune, freeze_epochs=o.freeze_epochs if o.fine_tune else 0, augment=o.augment,
                         precision=learn.precision)
-        save_run(res, settings, opts, lay)
+        save_run(res, settings, opts, lay, dls.copies)
     return res
 
 # %% ../nbs/08_fit.ipynb #e0a2c756

@@ -328,8 +328,9 @@ def _check_classes(lay:Layout)->Layout:
 def with_valid(lay:Layout, # From `read_layout` (after `scan_images`)
                valid_pct:float|None=None, # Share of train to validate on; default 0 with a test set or valid/, else 0.2
                seed:int|None=42, # Seed of the split
+               groups:dict|None=None, # File -> its group, e.g. its sha256 (`content_hashes`): the files of a group go to the same side
               )->Layout:
-    "`lay` with its validation split settled: valid/ as it is, `valid_pct` of train (stratified), or the test set."
+    "`lay` with its validation split settled: valid/ as it is, `valid_pct` of train (stratified; byte-identical copies on one side), or the test set."
     has_valid, has_test = bool(lay.items['valid']), bool(lay.items['test'])
     if valid_pct is None: valid_pct = 0. if has_valid or has_test else 0.2
     if not (isinstance(valid_pct, (int, float)) and 0 <= valid_pct < 1): raise FoodVisionError(f"valid_pct must be a fraction from 0 to below 1 (e.g. 0.2), not {valid_pct!r}")
@@ -338,18 +339,25 @@ def with_valid(lay:Layout, # From `read_layout` (after `scan_images`)
         if has_test: return replace(lay, items=dict(lay.items, valid=lay.items['test']), origin=dict(lay.origin, valid=f"{lay.origin['test']}, used as validation"), valid_is_test=True)
         raise FoodVisionError(f"{lay.path} has no validation set (no valid/ or test/ folder); give valid_pct (e.g. 0.2) to validate on a share of the training images")
     if has_valid: raise FoodVisionError(f"{lay.path} already has a validation set ({lay.origin['valid']}); drop valid_pct")
-    counts = Counter(c for _,c in lay.items['train'])
+    train = lay.items['train']
+    key = [groups.get(f, f) if groups else f for f,_ in train]  # copies share a key
+    members = {}
+    for i, k in enumerate(key): members.setdefault(k, []).append(i)
+    units = [m[0] for m in members.values()]  # the split's units: a file and its copies
+    merged = ' distinct' if len(units)<len(train) else ''
+    counts = Counter(c for m in members.values() for c in {train[j][1] for j in m})  # units per class (a copy labelled otherwise counts for its class too)
     for c, n in sorted(counts.items()):
         if round(n*valid_pct)<1 or n-round(n*valid_pct)<1:
-            raise FoodVisionError(f"class {c!r} has {n} training image(s), too few to split off {valid_pct:.0%} for validation; add images or change valid_pct")
-    n, k = sum(counts.values()), len(counts)
+            raise FoodVisionError(f"class {c!r} has {n}{merged} training image(s), too few to split off {valid_pct:.0%} for validation; add images or change valid_pct")
+    n, k = len(units), len(counts)
     if math.ceil(n*valid_pct)<k or n-math.ceil(n*valid_pct)<k:  # a stratified split puts every class on both sides
-        raise FoodVisionError(f"{n} training images are too few to split off {valid_pct:.0%} with each of the {k} classes on both sides; add images or change valid_pct")
+        raise FoodVisionError(f"{n}{merged} training images are too few to split off {valid_pct:.0%} with each of the {k} classes on both sides; add images or change valid_pct")
     from sklearn.model_selection import train_test_split
-    train, valid = train_test_split(lay.items['train'], test_size=valid_pct, random_state=seed, stratify=[c for _,c in lay.items['train']])
-    src = lay.origin['train']
-    return replace(lay, items=dict(lay.items, train=train, valid=valid),
-                   origin=dict(lay.origin, train=f'{1-valid_pct:.0%} of {src}', valid=f'{valid_pct:.0%} of {src} (stratified, seed {seed})'))
+    tr, va = train_test_split(units, test_size=valid_pct, random_state=seed, stratify=[train[i][1] for i in units])  # without copies: the split of the files themselves
+    side = lambda idx: [train[j] for i in idx for j in members[key[i]]]
+    src, kept = lay.origin['train'], ', copies on one side' if merged else ''
+    return replace(lay, items=dict(lay.items, train=side(tr), valid=side(va)),
+                   origin=dict(lay.origin, train=f'{1-valid_pct:.0%} of {src}', valid=f'{valid_pct:.0%} of {src} (stratified, seed {seed}{kept})'))
 
 # %% ../nbs/02_layout.ipynb #41242b73
 def data_fingerprint(path:Path|str, # Folder data set
