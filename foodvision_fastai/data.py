@@ -15,7 +15,7 @@ from fastcore.net import urlopen
 from fastai.data.external import fastai_path
 
 from .core import FoodVisionError, sha256sum, make_dir, _write_error, atomic_path, write_json, user_path, cache_dir
-from .layout import read_layout, VALID_NAMES
+from .layout import read_layout, dataset_root, class_dirs
 
 # %% auto #0
 __all__ = ['DATA_URLS', 'DATA_ENV', 'extract_zip', 'check_url', 'url_cache', 'download', 'get_data']
@@ -28,13 +28,6 @@ DATA_URLS = {
 DATA_ENV = 'FOODVISION_DATA'  # environment variable: the data set to use when none is given
 
 # %% ../nbs/01_data.ipynb #4578f807
-def _dataset_root(folder:Path)->Path:
-    "`folder`, or the first folder down that holds more than one folder (zips made by zipping a folder nest it)."
-    while True:
-        entries = [p for p in folder.iterdir() if not p.name.startswith(('.', '__'))]
-        if len(entries)!=1 or not entries[0].is_dir() or entries[0].name in ('train', 'test', *VALID_NAMES): return folder
-        folder = entries[0]
-
 def extract_zip(zip_path:Path|str, # A zip of a folder data set
                 dest:Path|str, # Folder to create; re-used if it exists
                )->Path:
@@ -52,10 +45,10 @@ def extract_zip(zip_path:Path|str, # A zip of a folder data set
             except (zipfile.BadZipFile, EOFError, OSError) as e:
                 if getattr(e, 'errno', None) is not None: raise _write_error(e, dest) from None  # the cache's disk, not the zip
                 raise FoodVisionError(f"{zip_path} is damaged ({e}); download it again") from None
-        root = _dataset_root(tmp)
+        root = dataset_root(tmp)  # the one top folder a zip of a folder adds, if any
         try: read_layout(root)
         except FoodVisionError as e:
-            if not any(p.suffix.lower()=='.csv' for p in root.iterdir()):  # a CSV of labels may be given later (`labels=`)
+            if not any(p.suffix.lower()=='.csv' for p in root.iterdir()) and not any(class_dirs(d) for d in class_dirs(root)):  # a CSV of labels, or split folders of other names, may be given later (`labels=`, `train=`)
                 raise FoodVisionError(f"{zip_path} is not a zip of a folder data set: {str(e).replace(str(root), '<zip>')}") from None
         os.replace(root, dest)
     finally: shutil.rmtree(tmp, ignore_errors=True)

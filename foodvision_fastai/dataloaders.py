@@ -59,6 +59,11 @@ def foodvision_dls(path:Path|str, # Folder data set (see `get_data`)
                    device=None, # Where batches go; default fastai's `default_device()`
                    labels:Path|str|None=None, # A CSV of images and labels (see `read_layout`)
                    columns:str|list|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed
+                   train:str|None=None, # The training folder (fastai's `train`); default: train/ or training/ (see `read_layout`)
+                   valid:str|None=None, # The validation folder (fastai's `valid`); default: valid/, val/, validation/ or dev/
+                   test:str|None=None, # The test folder; default: test/ or testing/
+                   folder:str|None=None, # The sub-folder that holds a CSV's images (fastai's `folder`); default: found
+                   suffix:str|None=None, # Added to a CSV's image names, e.g. '.jpg' (fastai's `suffix`); default: found
                    valid_pct:float|None=None, # Share of the training images to validate on (see `with_valid`)
                    seed:int|None=42, # Seed of the validation split
                    balance:str|None=None, # None, 'sampler' (weighted sampling); 'loss' is the learner's (see `foodvision_learner`)
@@ -67,7 +72,7 @@ def foodvision_dls(path:Path|str, # Folder data set (see `get_data`)
     if balance not in BALANCES: raise FoodVisionError(f"balance must be 'loss' or 'sampler' (or none), not {balance!r}")
     if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers<0):
         raise FoodVisionError(f"num_workers must be 0 or more, not {num_workers!r}")
-    usable, skipped = scan_images(read_layout(path, labels, columns), on_bad)
+    usable, skipped = scan_images(read_layout(path, labels, columns, train, valid, test, folder, suffix), on_bad)
     hashes = content_hashes([f for s in SPLITS for f,_ in usable.items[s]], hash_cache(usable.path))
     lay = with_valid(usable, valid_pct, seed, groups=hashes)
     copies = find_copies(lay, hashes)

@@ -74,7 +74,7 @@ def train_ensemble(opts:TrainOptions, # What to train: `opts.arch` is two or mor
                             num_workers=num_workers, quiet=quiet, cbs=cbs) for m in a.members]
         if opts.seed is not None: set_seed(opts.seed, reproducible=True)
         dls = foodvision_dls(path, size=max(r.learn.dls.img_size for r in runs), bs=opts.bs, augment=opts.augment, num_workers=num_workers,
-                             on_bad=opts.on_bad, labels=opts.labels, columns=opts.columns, valid_pct=opts.valid_pct, seed=opts.seed)
+                             on_bad=opts.on_bad, **opts.layout_kw(), valid_pct=opts.valid_pct, seed=opts.seed)
         learn = ensemble_learner(dls, [r.learn for r in runs], opts.arch)
         history = [h | {'member': m} for m, r in zip(a.members, runs) for h in r.history]
         res = TrainResult(learn, list(map(str, dls.vocab)), history, train_seconds=sum(r.train_seconds for r in runs), out=out,

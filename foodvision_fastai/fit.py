@@ -166,7 +166,7 @@ def train_model(opts:TrainOptions, # What to train (one model: `opts.arch` is no
     out = check_out(out, o.arch, overwrite, resume, data=path)
     if o.seed is not None: set_seed(o.seed, reproducible=True)
     size = o.size or get_arch(o.arch).size
-    dls = foodvision_dls(path, size=size, bs=o.bs, augment=o.augment, num_workers=num_workers, on_bad=o.on_bad, labels=o.labels, columns=o.columns,
+    dls = foodvision_dls(path, size=size, bs=o.bs, augment=o.augment, num_workers=num_workers, on_bad=o.on_bad, **o.layout_kw(),
                          valid_pct=o.valid_pct, seed=o.seed, balance='sampler' if o.balance=='sampler' else None)
     lay = dls.layout
     if (o.save_best or o.patience) and lay.valid_is_test:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_layout.ipynb #91ff351d
 from __future__ import annotations
-import csv as csvlib, hashlib, io, math
+import csv as csvlib, hashlib, io, math, os
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,8 +14,9 @@ from fastai.data.transforms import image_extensions
 from .core import FoodVisionError, printable, user_path
 
 # %% auto #0
-__all__ = ['SPLITS', 'VALID_NAMES', 'is_image_name', 'list_dir', 'class_dirs', 'Layout', 'class_images', 'read_labels',
-           'labels_csv', 'read_layout', 'with_valid', 'data_fingerprint']
+__all__ = ['SPLITS', 'SPLIT_NAMES', 'is_image_name', 'list_dir', 'class_dirs', 'split_of', 'Layout', 'class_images',
+           'read_labels', 'label_csvs', 'dataset_root', 'split_folders', 'read_layout', 'with_valid',
+           'data_fingerprint']
 
 # %% ../nbs/02_layout.ipynb #40eee6f0
 def is_image_name(p:Path, # A file
@@ -36,9 +37,16 @@ def class_dirs(split:Path, # A folder whose sub-folders are classes, such as `tr
     "The class folders of `split`, sorted; hidden ones (`.git`, `__MACOSX`) left out."
     return [p for p in list_dir(split) if p.is_dir() and not p.name.startswith(('.','__'))]
 
-# %% ../nbs/02_layout.ipynb #fd68ae79
+# %% ../nbs/02_layout.ipynb #990c1684
 SPLITS = ('train', 'valid', 'test')
+SPLIT_NAMES = {'train': ('train', 'training'), 'valid': ('valid', 'val', 'validation', 'dev'), 'test': ('test', 'testing')}
 
+def split_of(name:str, # A folder's name, or a value of a CSV's split column
+            )->str|None:
+    "The split ('train', 'valid' or 'test') that `name` means by its common name, in any case ('Training' -> 'train'); None for any other name."
+    return next((s for s, names in SPLIT_NAMES.items() if name.strip().lower() in names), None)
+
+# %% ../nbs/02_layout.ipynb #fd68ae79
 @dataclass
 class Layout:
     "The labelled images of a data set, per split, and where each split came from."
@@ -75,8 +83,9 @@ def class_images(folder:Path, # A folder with a sub-folder per class
     return items
 
 # %% ../nbs/02_layout.ipynb #3287698c
-_IMAGE_COLS, _LABEL_COLS, _SPLIT_COLS = ('image', 'file', 'filename', 'fname', 'path', 'image_path', 'img'), ('label', 'class', 'category', 'target', 'y'), ('split', 'set', 'subset', 'fold')
-_SPLIT_NAMES = {'train': 'train', 'training': 'train', 'valid': 'valid', 'val': 'valid', 'validation': 'valid', 'test': 'test'}
+_IMAGE_COLS = ('image', 'file', 'filename', 'fname', 'path', 'image_path', 'img', 'id', 'image_id', 'image_name', 'file_name', 'filepath')
+_LABEL_COLS, _SPLIT_COLS = ('label', 'class', 'category', 'target', 'y', 'labels', 'class_name'), ('split', 'set', 'subset', 'fold')
+_SPLIT_NAMES = {n: s for s, names in SPLIT_NAMES.items() for n in names}
 
 def _csv_text(csv:Path)->tuple:
     "The text of `csv` and its delimiter: UTF-8 (with or without a BOM), else Windows' cp1252 or Latin-1, as spreadsheets save it; ',' ';' tab or '|'."
@@ -111,75 +120,199 @@ def _read_csv(csv:Path, columns:str|list|None=None):
     return df, img, label, split
 
 # %% ../nbs/02_layout.ipynb #9a230c84
-def read_labels(path:Path, # The data folder; image paths in the CSV are relative to it
+def _inside(p:Path, folder:Path|str)->bool:
+    "Whether `p` is `folder` or under it, by its name alone (`..` resolved as written; links are not followed, so a data set of links stays usable)."
+    p, folder = os.path.normpath(os.path.abspath(p)), os.path.normpath(os.path.abspath(folder))
+    return p==folder or p.startswith(folder.rstrip(os.sep)+os.sep)
+
+class _Finder:
+    "Where a CSV's image names are: `find(name)` is its file, in `base`, as written or with `suffix` added ('*': any image extension, for ids)."
+    def __init__(self, base:Path, suffix:str|None): self.base, self.suffix, self.stems, self.found = base, suffix, {}, {}
+    def find(self, name:str)->Path|None:
+        if name not in self.found: self.found[name] = self._find(name)
+        return self.found[name]
+    def _find(self, name:str)->Path|None:
+        p = self.base/name
+        if self.suffix is None: return p if p.exists() else None
+        if self.suffix!='*': return p.with_name(p.name+self.suffix) if p.with_name(p.name+self.suffix).exists() else None
+        if p.parent not in self.stems:  # every image of the folder by its name without extension, listed once
+            try: self.stems[p.parent] = {f.name[:len(f.name)-len(f.suffix)]: f for f in sorted(p.parent.iterdir(), reverse=True) if is_image_name(f)}
+            except OSError: self.stems[p.parent] = {}
+        return self.stems[p.parent].get(p.name)
+    def finds_all(self, names:list)->bool: return all(self.find(n) is not None for n in names)
+    def describe(self, path:Path, files:list)->list:
+        "What was done to find the images, for the layout's origin: the folder (if not the data folder) and the extension added."
+        exts = sorted({f.suffix for f in files})
+        return ([f'images in {self.base.relative_to(path).as_posix()}/'] if self.base!=path else []) + (
+               [f"names + {exts[0] if len(exts)==1 else 'their image extension'}"] if self.suffix=='*' else [f'names + {self.suffix}'] if self.suffix else [])
+
+def _finder(path:Path, csv:Path, names:list, folder:str|None, suffix:str|None)->_Finder:
+    "How `names` (a CSV's images) become files: as written, relative to the data folder or the CSV's; else in the one sub-folder that holds them all; else as ids with an image extension added. `folder` and `suffix` say it outright."
+    if folder is not None:
+        base = path/folder
+        if not _inside(base, path) or not base.is_dir():
+            raise FoodVisionError(f"folder {folder!r} is not a folder inside {path}; give the sub-folder that holds the images of {csv.name} (--folder), e.g. train")
+        bases, subs = [base], []
+    else:
+        bases = list(dict.fromkeys([path] + ([csv.parent] if _inside(csv.parent, path) else [])))
+        subs = [d for b in bases for d in class_dirs(b)]
+    for sfx in ([suffix] if suffix is not None else [None, '*']):
+        for tier in (bases, subs):
+            fits = [f for f in (_Finder(b, sfx) for b in tier) if f.finds_all(names)]
+            if len(fits)>1: raise FoodVisionError(f"the images of {csv.name} are in each of {', '.join(f.base.relative_to(path).as_posix()+'/' for f in fits)}; say which with folder= (--folder)")
+            if fits: return fits[0]
+    return max((_Finder(b, s) for s in ([suffix] if suffix is not None else [None, '*']) for b in bases+subs),
+               key=lambda f: sum(f.find(n) is not None for n in names))  # finds most: the rows it misses are named
+
+def read_labels(path:Path, # The data folder: no image may lie outside it
                 csv:Path|str, # The CSV: a path, or a name inside `path`
                 columns:str|list|None=None, # Its image, label and (optional) split columns, e.g. 'id,breed'; default: guessed from the header
+                folder:str|None=None, # The sub-folder of `path` that holds the images (fastai's `folder`); default: found
+                suffix:str|None=None, # Added to each image name, e.g. '.jpg' (fastai's `suffix`); default: none, else the image's own extension
+                found:bool=False, # The CSV was found on its own (the layout's origin says so)
                )->Layout:
     "The layout a CSV of images and labels describes; a `FoodVisionError` naming the first bad row."
-    csv = user_path(csv)
+    csv, path = user_path(csv), Path(path)
     if not csv.exists() and (path/csv).exists(): csv = path/csv
     if csv.is_dir(): raise FoodVisionError(f"labels {csv} is a folder; give the CSV file of image paths and labels (e.g. {csv/'labels.csv'})")
     if not csv.is_file(): raise FoodVisionError(f"labels file {csv} does not exist; give a CSV of image paths and labels")
     df, img_col, label_col, split_col = _read_csv(csv, columns)
-    items, missing, seen, notes = {s: [] for s in SPLITS}, [], {}, []
+    rows, top = [], os.path.normpath(os.path.abspath(path))
     for i, row in enumerate(df.to_dict('records'), start=2):  # line 1 is the header
-        img, label = path/row[img_col].strip(), row[label_col].strip()
+        name, label = row[img_col].strip(), row[label_col].strip()
         split = _SPLIT_NAMES.get(row[split_col].strip().lower()) if split_col else 'train'
-        if not row[img_col].strip() or not label: raise FoodVisionError(f"{csv} line {i}: empty {'image' if not row[img_col].strip() else 'label'}; every row needs an image and its class")
+        if not name or not label: raise FoodVisionError(f"{csv} line {i}: empty {'image' if not name else 'label'}; every row needs an image and its class")
         if split is None: raise FoodVisionError(f"{csv} line {i}: unknown split {row[split_col]!r}; use train, valid or test")
+        if not _inside(os.path.join(top, name), top): raise FoodVisionError(f"{csv} line {i}: {name} points outside the data folder {path}; give image paths inside it, relative to it")
+        rows.append((i, name, label, split))
+    finder = _finder(path, csv, [r[1] for r in rows], folder, suffix)
+    items, missing, seen, notes = {s: [] for s in SPLITS}, [], {}, []
+    for i, name, label, split in rows:
+        img = finder.find(name)
+        if img is None: missing.append((i, name)); continue  # (found in a folder inside `path`, it is inside too: `..` can only go up as far as from `path`)
         if (first := seen.get(img.resolve())):  # the same image listed again
             j, label0, split0 = first
             if (label0, split0)!=(label, split):
-                raise FoodVisionError(f"{csv} lines {j} and {i} both name {row[img_col].strip()}, as {label0!r} ({split0}) and {label!r} ({split}); keep the row that is right")
-            notes.append(f"{csv.name} lines {j} and {i} both name {row[img_col].strip()}; it is used once"); continue
+                raise FoodVisionError(f"{csv} lines {j} and {i} both name {name}, as {label0!r} ({split0}) and {label!r} ({split}); keep the row that is right")
+            notes.append(f"{csv.name} lines {j} and {i} both name {name}; it is used once"); continue
         seen[img.resolve()] = (i, label, split)
-        if not img.exists(): missing.append((i, img))
         items[split].append((img, label))
-    if missing: raise FoodVisionError(f"{csv} names {len(missing)} image(s) that do not exist, first line {missing[0][0]}: {missing[0][1]}; fix the paths (relative to {path})")
+    if missing:
+        where = finder.base.relative_to(path).as_posix()+'/' if finder.base!=path else f'{path}'
+        fix = "say where they are with folder= (--folder) and suffix= (--suffix)" if folder is None and suffix is None else "check folder= (--folder) and suffix= (--suffix)"
+        if len(missing)==len(rows)>1: raise FoodVisionError(f"none of the {len(rows)} names in column {img_col!r} of {csv} is an image in {path} (first line {missing[0][0]}: {missing[0][1]}), as written or as an id with an image extension, in it or in one sub-folder; give the image column (--columns) or {fix}")
+        raise FoodVisionError(f"{csv} names {len(missing)} image(s) that do not exist, first line {missing[0][0]}: {missing[0][1]} (looked in {where}); fix the paths, or {fix}")
     if not items['train']: raise FoodVisionError(f"{csv} has no training rows; mark some rows train (or drop the split column)")
-    origin = {s: f"{csv.name}" + (f" ({split_col} = {s})" if split_col else '') if items[s] else '' for s in SPLITS}
+    how = (['found on its own'] if found else []) + finder.describe(path, [p for s in SPLITS for p,_ in items[s]])
+    origin = {s: f"{csv.name}" + (f" ({'; '.join(how + ([f'{split_col} = {s}'] if split_col else []))})" if how or split_col else '') if items[s] else '' for s in SPLITS}
     return Layout(path, 'csv', items, origin, notes=notes)
 
 # %% ../nbs/02_layout.ipynb #63e6c272
-def labels_csv(path:Path, # A data set folder
-              )->Path|None:
-    "The folder's CSV of labels: the only CSV at its top, if it has an image and a label column."
-    csvs = [p for p in list_dir(path) if p.suffix.lower()=='.csv' and p.is_file()]
-    if len(csvs)!=1: return None
-    try: _read_csv(csvs[0])
-    except FoodVisionError: return None
-    return csvs[0]
+def label_csvs(path:Path, # A data set folder
+              )->list[Path]:
+    "The CSVs at the top of `path` that have an image and a label column: the CSVs of labels it may be read from."
+    def usable(p):
+        try: _read_csv(p); return True
+        except FoodVisionError: return False
+    return [p for p in list_dir(path) if p.suffix.lower()=='.csv' and p.is_file() and usable(p)]
+
+# %% ../nbs/02_layout.ipynb #b2501c74
+def dataset_root(folder:Path, # A data set folder, as unpacked or downloaded
+                 keep:tuple=(), # Names of folders not to go into (split folders the user named)
+                )->Path:
+    "`folder`, or the folder inside it that holds the data set when `folder` holds only that one folder (beside a README, say): a zip or a download often adds one."
+    while True:
+        entries = [p for p in list_dir(folder) if not p.name.startswith(('.', '__'))]
+        dirs = [p for p in entries if p.is_dir()]
+        if len(dirs)!=1 or split_of(dirs[0].name) or dirs[0].name in keep: return folder
+        if any(is_image_name(p) or p.suffix.lower()=='.csv' for p in entries): return folder  # the data set is here
+        if not any(p.is_dir() or p.suffix.lower()=='.csv' for p in list_dir(dirs[0]) if not p.name.startswith(('.', '__'))): return folder  # one class folder, not a top folder
+        folder = dirs[0]
+
+# %% ../nbs/02_layout.ipynb #be1199c6
+_SPLIT_WORD = dict(train='training', valid='validation', test='test')
+
+def split_folders(root:Path, # The folder that holds the split folders
+                  train:str|None=None, # The training folder's name; default: found by its common name
+                  valid:str|None=None, # The validation folder's name; default: found
+                  test:str|None=None, # The test folder's name; default: found
+                 )->dict:
+    "Split -> its folder in `root`: those named, and the others found by their common names (`SPLIT_NAMES`, any case); a `FoodVisionError` for a named folder that is not there, or two folders of one split."
+    found = {}
+    for s, name in (('train', train), ('valid', valid), ('test', test)):
+        if name is None: continue
+        d = root/str(name)
+        if not str(name).strip() or not _inside(d, root) or d==root or not d.is_dir():
+            there = ', '.join(p.name+'/' for p in class_dirs(root)) or 'none'
+            raise FoodVisionError(f"{s} folder {name!r} is not a folder in {root} (its folders: {there}); give the name of the {_SPLIT_WORD[s]} folder ({s}=, --{s})")
+        found[s] = d
+    named = set(found)
+    for d in class_dirs(root):
+        s = split_of(d.name)
+        if s is None or s in named or d in found.values(): continue
+        if s in found: raise FoodVisionError(f"{root} has both {found[s].name}/ and {d.name}/ as its {_SPLIT_WORD[s]} folder; keep one, or say which with {s}= (--{s})")
+        found[s] = d
+    return found
+
+def _unnest(d:Path)->Path:
+    "`d`, or the folder of the same name that is all it holds (Kaggle's `training/training/<class>`)."
+    inner = [p for p in list_dir(d) if not p.name.startswith(('.', '__'))]
+    return _unnest(inner[0]) if len(inner)==1 and inner[0].is_dir() and inner[0].name.lower()==d.name.lower() else d
 
 # %% ../nbs/02_layout.ipynb #c132b9a8
-VALID_NAMES = ('valid', 'val')
-_LAYOUTS = ("expected a folder per class (<folder>/<class>/<image>), or train/ with test/ or valid/ (each with a folder per "
-            "class), or a CSV of images and labels (--labels)")
+_LAYOUTS = ("expected a folder per class (<folder>/<class>/<image>), or train/ (or training/) with valid/ (val/, validation/, dev/) "
+            "or test/, each with a folder per class, or a CSV of images and labels (--labels)")
 
 def read_layout(path:Path|str, # The data set folder
                 labels:Path|str|None=None, # A CSV of images and labels (layout 4); default: found on its own
                 columns:str|list|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed
+                train:str|None=None, # The training folder (fastai's `train`); default: train/ or training/, in any case
+                valid:str|None=None, # The validation folder (fastai's `valid`); default: valid/, val/, validation/ or dev/
+                test:str|None=None, # The test folder; default: test/ or testing/
+                folder:str|None=None, # The sub-folder that holds a CSV's images (fastai's `folder`); default: found
+                suffix:str|None=None, # Added to a CSV's image names, e.g. '.jpg' (fastai's `suffix`); default: found
                )->Layout:
     "The images of each split of the data set at `path` and their classes, whatever its layout; a `FoodVisionError` that says what is wrong otherwise."
     path = Path(path)
     if not path.exists(): raise FoodVisionError(f"data folder {path} does not exist; {_LAYOUTS}")
     if not path.is_dir(): raise FoodVisionError(f"{path} is not a folder; {_LAYOUTS}")
-    if labels is not None: return _check_classes(read_labels(path, labels, columns))
-    valids = [path/n for n in VALID_NAMES if (path/n).is_dir()]
-    if len(valids)>1: raise FoodVisionError(f"{path} has both valid/ and val/; keep one validation folder")
-    if (path/'train').is_dir():
-        items = {'train': class_images(path/'train'), 'valid': class_images(valids[0]) if valids else [],
-                 'test': class_images(path/'test') if (path/'test').is_dir() else []}
-        kind = 'train/valid' if valids else 'train/test' if items['test'] else 'train'
-        origin = {'train': 'train/', 'valid': f'{valids[0].name}/' if valids else '', 'test': 'test/' if items['test'] else ''}
-        return _check_classes(Layout(path, kind, items, origin))
-    if valids or (path/'test').is_dir(): raise FoodVisionError(f"{path} has {(valids or [path/'test'])[0].name}/ but no train/ folder; {_LAYOUTS}")
-    if (csv := labels_csv(path)): return _check_classes(read_labels(path, csv, columns))
-    if class_dirs(path):
-        return _check_classes(Layout(path, 'class folders', {'train': class_images(path), 'valid': [], 'test': []},
-                                     {'train': f'the class folders of {path.name}/', 'valid': '', 'test': ''}))
-    if len(csvs := [p for p in list_dir(path) if p.suffix.lower()=='.csv' and p.is_file()])==1: _read_csv(csvs[0])  # why the CSV is not labels
-    if any(is_image_name(p) for p in list_dir(path)): raise FoodVisionError(f"{path} holds images but no class folders; move them into one folder per class, {path}/<class>/, or give a CSV of labels")
-    raise FoodVisionError(f"{path} has no class folders; {_LAYOUTS}")
+    if labels is not None:
+        if train or valid or test: raise FoodVisionError(f"train, valid and test name split folders, but a CSV of labels ({labels}) is given; its split column says the splits, so drop them (--train, --valid, --test)")
+        return _check_classes(read_labels(path, labels, columns, folder, suffix))
+    named = tuple(str(n) for n in (train, valid, test) if n is not None)
+    root = dataset_root(path, keep=named)
+    splits = split_folders(root, train, valid, test)
+    flat = 'train' in splits and any(is_image_name(p) for p in list_dir(_unnest(splits['train'])))  # the images of a CSV, not class folders
+    if named or ('train' in splits and not flat): lay = _split_layout(path, splits)
+    elif len(csvs := label_csvs(root))>1:
+        several = f"{root} has {len(csvs)} CSVs of images and labels ({', '.join(p.name for p in csvs)})"
+        try: lay = None if splits or not class_dirs(root) else _class_layout(path, root)
+        except FoodVisionError: lay = None
+        if lay is None: raise FoodVisionError(f"{several}; say which to use with labels= (--labels)")
+        lay.notes.append(f"{several}; none is used, the class folders are; give labels= (--labels) to use one")  # as before there were several
+    elif csvs: return _check_classes(read_labels(path, csvs[0], columns, folder, suffix, found=True))
+    elif splits: lay = _split_layout(path, splits)
+    elif class_dirs(root): lay = _class_layout(path, root)
+    else:
+        if len(csvs := [p for p in list_dir(root) if p.suffix.lower()=='.csv' and p.is_file()])==1: _read_csv(csvs[0])  # why the CSV is not labels
+        if any(is_image_name(p) for p in list_dir(root)): raise FoodVisionError(f"{root} holds images but no class folders; move them into one folder per class, {root}/<class>/, or give a CSV of labels")
+        raise FoodVisionError(f"{root} has no class folders; {_LAYOUTS}")
+    if folder is not None or suffix is not None:
+        raise FoodVisionError(f"folder and suffix say where a CSV's images are, but {path} has no CSV of labels ({lay.kind}); drop them (--folder, --suffix), or give the CSV (--labels)")
+    return _check_classes(lay)
+
+def _class_layout(path:Path, root:Path)->Layout:
+    "The layout of one folder of class folders."
+    return Layout(path, 'class folders', {'train': class_images(root), 'valid': [], 'test': []}, {'train': f'the class folders of {root.name}/', 'valid': '', 'test': ''})
+
+def _split_layout(path:Path, splits:dict)->Layout:
+    "The layout of split folders, each a folder of class folders."
+    if 'train' not in splits:
+        raise FoodVisionError(f"{path} has {next(iter(splits.values())).relative_to(path).as_posix()}/ but no training folder; {_LAYOUTS}; or name it with train= (--train)")
+    dirs = {s: _unnest(d) for s,d in splits.items()}
+    items = {s: class_images(dirs[s]) if s in dirs else [] for s in SPLITS}
+    kind = 'train/valid' if 'valid' in dirs else 'train/test' if items['test'] else 'train'
+    return Layout(path, kind, items, {s: f'{dirs[s].relative_to(path).as_posix()}/' if items[s] else '' for s in SPLITS})
 
 # %% ../nbs/02_layout.ipynb #a5664675
 def _check_classes(lay:Layout)->Layout:

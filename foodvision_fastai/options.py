@@ -62,6 +62,11 @@ class TrainOptions:
                  augment:bool=True, # Random flips, rotation, zoom, lighting and warp of the training photos (`--no-augment`: none)
                  labels:str|Path|None=None, # A CSV of image paths (relative to the data folder) and labels, with an optional split column
                  columns:str|None=None, # The CSV's image, label and (optional) split columns, e.g. 'id,breed'; default: guessed from its header
+                 train:str|None=None, # The training folder's name; default: train/ or training/, in any case
+                 valid:str|None=None, # The validation folder's name; default: valid/, val/, validation/ or dev/
+                 test:str|None=None, # The test folder's name; default: test/ or testing/
+                 folder:str|None=None, # The sub-folder that holds the CSV's images, e.g. train; default: found
+                 suffix:str|None=None, # Added to the CSV's image names, e.g. .jpg; default: found (an id's own image extension)
                  valid_pct:float|None=None, # Share of the training images to validate on; default 0.2 without a test set, 0 with one (the test set validates)
                  save_best:bool=False, # Keep the weights of the epoch with the best validation `monitor`, not the last
                  monitor:str='valid_loss', # What `save_best` and `patience` watch: 'valid_loss' or 'accuracy'
@@ -87,6 +92,10 @@ class TrainOptions:
         for k, choices in _CHOICES.items():
             if getattr(self, k) not in choices: raise FoodVisionError(f"{k} must be one of {', '.join(map(str, choices))}, not {getattr(self, k)!r}")
         self.lr = _check_lr(lr)
+
+    def layout_kw(self)->dict:
+        "The options that say how the data is laid out, as `foodvision_dls` (and `read_layout`) take them."
+        return {k: getattr(self, k) for k in ('labels', 'columns', 'train', 'valid', 'test', 'folder', 'suffix')}
 
     def as_dict(self)->dict:
         "The options with their defaults filled in, paths as strings: what `metrics.json` records and the experiments grid compares."
