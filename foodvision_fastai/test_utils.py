@@ -4,15 +4,17 @@
 
 # %% ../nbs/97_test_utils.ipynb #32b4ad01
 from __future__ import annotations
-import contextlib, hashlib, io, os, socket, subprocess, sys, zipfile
+import contextlib, hashlib, io, json, os, socket, subprocess, sys, tempfile, zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
+from filelock import FileLock
 
 # %% auto #0
-__all__ = ['SHARED_ENV', 'make_dataset', 'zip_folder', 'shared_data', 'run_cli', 'call_command', 'free_port', 'tree_state']
+__all__ = ['SMALL_RUNS', 'SHARED_ENV', 'make_dataset', 'zip_folder', 'small_run', 'shared_data', 'run_cli', 'call_command',
+           'free_port', 'tree_state']
 
 # %% ../nbs/97_test_utils.ipynb #ecb1ee83
 def make_dataset(path:Path|str, # Folder to create
@@ -43,6 +45,28 @@ def zip_folder(src:Path|str, # Folder to zip
         for p in sorted(Path(src).rglob('*')):
             if p.is_file(): z.write(p, prefix + str(p.relative_to(src)))
     return Path(zpath)
+
+# %% ../nbs/97_test_utils.ipynb #a1b2c302
+SMALL_RUNS = 'foodvision_small_runs'  # the runs' folder in the temporary folder
+
+def small_run(n_train:int=8, # Generated images per class in `train/` (`make_dataset`)
+              n_test:int=4, # ... and in `test/`
+              **kwargs, # Options for `train_foodvision`; default 2 epochs at 32 px, batch 8, MobileNetV2
+             )->Path:
+    "The folder of a run trained once on a tiny generated data set (in `run.parent/'data'`), cached until the package or the arguments change."
+    import foodvision_fastai
+    from foodvision_fastai.train import train_foodvision  # the top of the package; nothing below imports this module
+    opts = dict(arch='mobilenet_v2', epochs=2, size=32, bs=8) | kwargs
+    key = hashlib.sha256(json.dumps([n_train, n_test, opts], sort_keys=True, default=str).encode())
+    for p in sorted(Path(foodvision_fastai.__file__).parent.glob('*.py')): key.update(p.read_bytes())
+    folder = Path(tempfile.gettempdir())/SMALL_RUNS/key.hexdigest()[:16]
+    run = folder/'run'
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder/'.lock'):
+        if not (run/'metrics.json').exists():
+            data = make_dataset(folder/'data', n_train=n_train, n_test=n_test)
+            train_foodvision(data, out=run, overwrite=True, quiet=True, **opts)
+    return run
 
 # %% ../nbs/97_test_utils.ipynb #bf22e809
 SHARED_ENV = 'FOODVISION_SHARED'

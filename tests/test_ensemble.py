@@ -71,3 +71,28 @@ def test_overwrite_with_one_model_leaves_no_members(ensemble):
     assert r.returncode == 0, r.stderr[-3000:]
     assert not (again/'members').exists() and (again/'notes.txt').read_text() == 'mine'
     assert json.loads((again/'model.json').read_text())['arch'] == 'mobilenet_v2'
+
+def test_resume_carries_on_each_member(ensemble, tmp_path):
+    "A finished ensemble resumed for one more epoch: each member from its own checkpoint, its first epoch as it was, the ensemble saved again."
+    from foodvision_fastai.core import read_metrics
+    from foodvision_fastai.train import train_foodvision
+    _, data, run, _ = ensemble
+    out = shutil.copytree(run, tmp_path/'run', ignore=shutil.ignore_patterns('.lock'))
+    first = read_metrics(out)
+    more = train_foodvision(data, arch=ARCH, epochs=2, size=32, bs=4, hidden=16, out=out, resume=True, quiet=True)
+    assert [(h['member'], h['epoch']) for h in more.history] == [(m, e) for m in ARCH.split('+') for e in (1, 2)]
+    assert [h['epoch'] for h in more.history if h['epoch'] == 1] == [1, 1] and len(first['history']) == 2
+    assert [h for h in more.history if h['epoch'] == 1] == first['history']
+    assert read_metrics(out)['options']['epochs'] == 2
+
+def test_members_at_their_own_sides(tmp_path):
+    "EfficientNet-Lite0 (224 px) and -Lite1 (240 px): each trains at its own side, the ensemble takes the larger; every head has `hidden` units, built so again on loading."
+    from foodvision_fastai.core import read_metrics
+    from foodvision_fastai.export import load_model
+    from foodvision_fastai.train import train_foodvision
+    data = make_dataset(tmp_path/'data', n_train=2, n_test=1)
+    res = train_foodvision(data, arch='efficientnet_lite0+efficientnet_lite1', epochs=1, bs=2, out=tmp_path/'ens2', quiet=True, hidden=8)
+    assert [x['size'] for x in read_metrics(res.out)['settings']['members']] == [224, 240]
+    ens = load_model(res.out, runtime='torch')
+    assert (ens.size, ens.cfg['hidden']) == (240, 8)
+    assert [[l.out_features for l in net[1] if isinstance(l, torch.nn.Linear)] for net in ens.model.members] == [[8, 3], [8, 3]]

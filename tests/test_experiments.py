@@ -24,6 +24,9 @@ def test_grid_from_the_shell(tmp_path):
     assert (out/ok.run/'history.csv').read_text().startswith('epoch,train_loss,valid_loss,accuracy'), 'the epoch log'
     assert not (out/ok.run/'tensorboard').exists(), 'TensorBoard logs only with --tensorboard'
     assert (out/'results.png').read_bytes()[:4] == b'\x89PNG'
+    r = run_cli('foodvision_experiments', '--archs', 'mobilenet_v2', '--datas', data, tmp_path/'missing', '--epochs', 1, '--sizes', 32,
+                '--seeds', 1, 2, '--bs', 4, '--out', out, '--quiet')
+    assert pd.read_csv(out/'results.csv').status.tolist() == ['reused', 'reused', 'failed', 'failed'], 'the same grid again: the finished runs are reused, the failed ones retried'
 
 def launch(*args, epochs, out, data, resume=False):
     "`foodvision_train_distributed` in 2 CPU processes under `accelerate launch`, as the README says to start it on GPUs."
