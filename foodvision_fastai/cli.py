@@ -11,7 +11,7 @@ from fastcore.docments import docments
 from fastcore.meta import delegates
 from fastcore.script import call_parse, Param
 
-from .core import FoodVisionError, cli_errors, printable, default_out
+from .core import FoodVisionError, cli_errors, printable, default_out, read_metrics
 from .images import ON_BAD
 from .models import list_archs, DEFAULT_ARCH
 from .callbacks import PRECISIONS, MONITORS
@@ -19,7 +19,8 @@ from .dataloaders import BALANCES
 from .export import load_model
 from .train import train_foodvision
 from .fit import summary
-from .interpret import save_report
+from .evaluate import TOPK
+from .interpret import save_report, confused_table
 from .inference import predict, find_images, write_csv, csv_target
 from .heatmap import save_heatmaps
 from .demo import demo_app, demo_examples, launch_demo, write_bundle
@@ -66,6 +67,8 @@ def foodvision_train(n_preds:int=9, # Test images in the prediction grid and the
     print(f"model:   {res.out/'model.safetensors'} (+ model.json, model.onnx; fastai: model.pkl)")
     print(f"metrics: {res.out/'metrics.json'}")
     for p in pngs.values(): print(f"plot:    {p}")
+    if 'most_confused' in pngs:  # too many classes for a confusion matrix: the pairs mixed up most often
+        print(confused_table([(r['actual'], r['predicted'], r['count']) for r in read_metrics(res.out)['most_confused']]))
     print(summary(res))
 
 # %% ../nbs/15_cli.ipynb #cca92a7b
@@ -75,13 +78,18 @@ def shown(s:str, # A file or class name, as it came
     return ''.join(c.encode('unicode_escape').decode() if unicodedata.category(c) in ('Cc', 'Zl', 'Zp') else c for c in printable(s))
 
 def format_table(preds:list, # `Prediction`s
+                 topk:int=1, # Also the runner-ups, up to the `topk`-th most probable class
                 )->str:
-    "Predictions as an aligned text table, one row per photo: image, class, probability (and why, for a photo that could not be read)."
-    rows = [('image','class','prob')] + [(shown(p.image), shown(p.label), f'{p.prob:.4f}') if p.error is None else
-                                         (shown(p.image), 'ERROR', '') for p in preds]
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    return '\n'.join(f'{a:<{w[0]}}  {b:<{w[1]}}  {c:>{w[2]}}' + (f'  {shown(p.error)}' if p and p.error else '')
-                     for (a,b,c),p in zip(rows, [None]+list(preds)))
+    "Predictions as an aligned text table, one row per photo: image, class, probability, the runner-ups (and why, for a photo that could not be read)."
+    head = ['image', 'class', 'prob'] + [f'{k}{r}' for r in range(2, topk+1) for k in ('class', 'prob')]
+    def row(p):
+        if p.error is not None: return [shown(p.image), 'ERROR'] + ['']*(len(head)-2)
+        more = [v for c,q in p.top(topk)[1:] for v in (shown(c), f'{q:.4f}')]
+        return [shown(p.image), shown(p.label), f'{p.prob:.4f}'] + more + ['']*(len(head)-3-len(more))
+    rows = [head] + [row(p) for p in preds]
+    w = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    line = lambda r: '  '.join(f'{v:>{w[i]}}' if i>=2 and i%2==0 else f'{v:<{w[i]}}' for i,v in enumerate(r))  # probabilities to the right
+    return '\n'.join(line(r) + (f'  {shown(p.error)}' if p and p.error else '') for r,p in zip(rows, [None]+list(preds)))
 
 # %% ../nbs/15_cli.ipynb #9920ad24
 @call_parse
@@ -91,7 +99,7 @@ def foodvision_predict(images:Param('Image files, or folders of them (searched r
                        model:str=None, # Model folder written by foodvision_train (with model.safetensors and model.json)
                        json:bool=False, # Print JSON (image, class, prob, probs, top, error) instead of a table
                        csv:str=None, # Also write the predictions to this CSV file, with the most probable classes of each photo
-                       topk:int=3, # How many of the most probable classes the CSV and the JSON list
+                       topk:int=None, # How many of the most probable classes to list: CSV and JSON 5 (all of fewer), the table the top one (5 with more than 5 classes)
                        heatmap:str=None, # Write a picture per photo into this folder: where the model looked (Grad-CAM)
                        quiet:bool=False, # No progress bar
                        **kwargs):
@@ -99,16 +107,18 @@ def foodvision_predict(images:Param('Image files, or folders of them (searched r
     with cli_errors():
         if not model: raise FoodVisionError("no model given; pass --model <folder written by foodvision_train>")
         if not images: raise FoodVisionError("no images given; pass one or more image files or folders")
-        if not (type(topk) is int and topk>=1): raise FoodVisionError(f"topk must be a whole number of at least 1, not {topk!r}")
+        if topk is not None and not (type(topk) is int and topk>=1): raise FoodVisionError(f"topk must be a whole number of at least 1, not {topk!r}")
         if csv: csv_target(csv)  # a folder is refused before any work
         m, files = load_model(model), find_images(images)
+        n = len(m.vocab)  # many classes: the table shows the top 5 too
+        k, table_k = topk or min(TOPK, n), topk or (TOPK if n > TOPK else 1)
         preds = predict(m, files, errors='report', progress=not quiet and len(files)>kwargs.get('bs', 64), **kwargs)
-        if csv: write_csv(preds, csv, topk)
+        if csv: write_csv(preds, csv, k)
         if heatmap: save_heatmaps(m, [f for f,p in zip(files, preds) if p.error is None], heatmap)
     try:
-        if json: print(jsonlib.dumps([dict(image=p.image, label=p.label, prob=p.prob, probs=p.probs, top=p.top(topk), error=p.error) for p in preds],
+        if json: print(jsonlib.dumps([dict(image=p.image, label=p.label, prob=p.prob, probs=p.probs, top=p.top(k), error=p.error) for p in preds],
                                      indent=2, allow_nan=False))
-        else: print(format_table(preds))
+        else: print(format_table(preds, table_k))
         sys.stdout.flush()
     except BrokenPipeError:  # `| head -2`: the reader took what it wanted and left
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that Python's own flush at exit does not fail again

@@ -245,7 +245,7 @@ def check_out(out:Path|str|None, # Run folder, or None for a new one (`default_o
     return out
 
 # %% ../nbs/00_core.ipynb #753b1eff
-REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'top_losses.png', 'heatmaps.png')  # the report's pictures (`save_report`)
+REPORT_PNGS = ('loss_curves.png', 'predictions.png', 'confusion_matrix.png', 'most_confused.png', 'top_losses.png', 'heatmaps.png')  # the report's pictures (`save_report`; a run has the matrix or, with many classes, most_confused)
 RUN_FILES = ('model.safetensors', 'model.json', 'model.onnx', 'model.pkl', 'metrics.json', 'history.csv', 'checkpoint.pth', 'members', 'tensorboard',
              'duplicates.csv', *REPORT_PNGS)  # what a run writes, and nothing else
 

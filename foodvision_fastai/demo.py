@@ -14,11 +14,12 @@ from .images import BOMB_HINT
 from .export import FoodVisionModel, load_model, saved_onnx, write_standalone
 from .heatmap import heatmap, heatmap_image
 from .inference import predict, CUSTOM_IMAGE_ENV
+from .evaluate import TOPK
 
 # %% auto #0
 __all__ = ['SYSTEM_FONTS', 'SYSTEM_MONO', 'BUNDLE_APP', 'BUNDLE_PACKAGES', 'gradio', 'offline_theme', 'is_loopback',
-           'upload_path', 'image_drop', 'classify', 'demo_examples', 'demo_app', 'check_host', 'launch_demo',
-           'bundle_versions', 'bundle_readme', 'write_bundle']
+           'upload_path', 'image_drop', 'classify', 'demo_examples', 'classes_line', 'demo_app', 'check_host',
+           'launch_demo', 'bundle_versions', 'bundle_readme', 'write_bundle']
 
 # %% ../nbs/12_demo.ipynb #e7eaa6e9
 def gradio():
@@ -106,19 +107,26 @@ def demo_examples(data:str|Path|None=None, # Local data set (folder or .zip, any
     return res
 
 # %% ../nbs/12_demo.ipynb #8100e1af
+def classes_line(vocab:list, # The model's classes
+                 most:int=10, # Name them all up to this many
+                )->str:
+    "The classes a model tells apart, for a sentence: all of them when few, else how many and the first ones."
+    vocab = list(map(str, vocab))
+    return ', '.join(vocab) if len(vocab) <= most else f"{len(vocab)} classes ({', '.join(vocab[:3])}, ...)"
+
 def demo_app(model:FoodVisionModel|str|Path, # A model from `load_model`, or the folder `foodvision_train` wrote
              examples:list|None=None, # Example image paths; default `demo_examples()`
             ):
-    "The FoodVision page (a `gr.Blocks`): drop a photo (or click an example), see the top classes, the prediction time and where the model looked."
+    "The FoodVision page (a `gr.Blocks`): drop a photo (or click an example), see the top 5 classes, the prediction time and where the model looked."
     gr = gradio()
     if not isinstance(model, FoodVisionModel): model = load_model(model)
     examples = demo_examples() if examples is None else list(examples)
     with gr.Blocks(title='FoodVision', analytics_enabled=False) as app:
-        gr.Markdown(f"# FoodVision\nDrop a food photo: the model ({model.arch}) tells {', '.join(model.vocab)} apart.")
+        gr.Markdown(f"# FoodVision\nDrop a food photo: the model ({model.arch}) tells {classes_line(model.vocab)} apart.")
         with gr.Row():
             img = image_drop(sources=['upload', 'clipboard'], label='Food photo')
             with gr.Column():
-                label = gr.Label(num_top_classes=len(model.vocab), label='Prediction')
+                label = gr.Label(num_top_classes=min(TOPK, len(model.vocab)), label='Prediction')
                 info = gr.Markdown()
             heat = gr.Image(label='Where it looked (Grad-CAM)', interactive=False, elem_id='heatmap')
         if examples: gr.Examples([[str(p)] for p in examples], inputs=img, label='Examples: click one')
@@ -196,12 +204,12 @@ def preprocess(payload):
 
 examples = sorted(str(p) for p in (HERE/'examples').glob('*') if p.is_file())
 with gr.Blocks(title=TITLE) as demo:
-    gr.Markdown(f"# {TITLE}\\nDrop a food photo: the model ({cfg['arch']}, on ONNX Runtime) tells {', '.join(vocab)} apart.")
+    gr.Markdown(f"# {TITLE}\\nDrop a food photo: the model ({cfg['arch']}, on ONNX Runtime) tells {', '.join(vocab) if len(vocab) <= 10 else f'{len(vocab)} classes'} apart.")
     with gr.Row():
         img = gr.Image(type='filepath', image_mode=None, sources=['upload', 'clipboard'], label='Food photo')
         img.preprocess = preprocess  # the file as uploaded
         with gr.Column():
-            label = gr.Label(num_top_classes=len(vocab), label='Prediction')
+            label = gr.Label(num_top_classes=min(5, len(vocab)), label='Prediction')  # the top 5
             info = gr.Markdown()
     if examples: gr.Examples([[e] for e in examples], inputs=img, label='Examples: click one')
     img.change(classify, img, [label, info], api_name='predict')
@@ -242,7 +250,7 @@ pinned: false
 
 # {title}
 
-Drop a food photo: a {cfg['arch']} tells {', '.join(cfg['vocab'])} apart{acc}.
+Drop a food photo: a {cfg['arch']} tells {classes_line(cfg['vocab'])} apart{acc}.
 Written by `foodvision_demo --bundle` of foodvision_fastai.
 
 The model runs on ONNX Runtime on the CPU (`model.onnx`, with the classes and the preprocessing in `model.json`, read by

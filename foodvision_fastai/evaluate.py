@@ -7,29 +7,39 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from fastai.learner import Learner
+from fastai.metrics import top_k_accuracy
 from sklearn.metrics import classification_report
 
 from .layout import Layout
 
 # %% auto #0
-__all__ = ['per_class_report', 'evaluate', 'evaluate_splits']
+__all__ = ['TOPK', 'per_class_report', 'evaluate', 'evaluate_splits']
 
 # %% ../nbs/07a_evaluate.ipynb #4fa83e07
+TOPK = 5  # with more classes than this, reports add the top-5 accuracy and show the 5 most probable classes
+
 def per_class_report(preds:torch.Tensor, # Predicted class indices
                      targs:torch.Tensor, # True class indices
                      vocab:list, # Class names
+                     probs:torch.Tensor|None=None, # The probabilities: with more than `TOPK` classes, each class's top-5 recall too
                     )->dict:
-    "Precision, recall, F1 and support for each class (scikit-learn's `classification_report`)."
+    "Precision, recall, F1 and support for each class (scikit-learn's `classification_report`), and the top-5 recall with many classes."
     rep = classification_report(targs, preds, labels=list(range(len(vocab))), output_dict=True, zero_division=0)  # keyed by index: a class may be named 'accuracy'
-    return {str(c): dict(precision=round(rep[str(i)]['precision'], 4), recall=round(rep[str(i)]['recall'], 4),
-                         f1=round(rep[str(i)]['f1-score'], 4), support=int(rep[str(i)]['support'])) for i,c in enumerate(vocab)}
+    res = {str(c): dict(precision=round(rep[str(i)]['precision'], 4), recall=round(rep[str(i)]['recall'], 4),
+                        f1=round(rep[str(i)]['f1-score'], 4), support=int(rep[str(i)]['support'])) for i,c in enumerate(vocab)}
+    if probs is not None and len(vocab) > TOPK:
+        hit = (probs.topk(TOPK, dim=1)[1] == targs[:, None]).any(1)
+        for i, c in enumerate(vocab):
+            mine = targs==i
+            res[str(c)]['top5_recall'] = round(float(hit[mine].float().mean()), 4) if mine.any() else 0.0
+    return res
 
 # %% ../nbs/07a_evaluate.ipynb #fb6230ea
 def evaluate(learn:Learner, # A trained `Learner`
              dl=None, # A labelled `DataLoader`, e.g. `learn.dls.test_dl(files, with_labels=True)`; default the validation set
              tta:bool=False, # With fastai's test-time augmentation (`Learner.tta`)
             )->dict:
-    "Loss, accuracy, counts and per-class report of `learn` on `dl`."
+    "Loss, accuracy, counts and per-class report of `learn` on `dl`; with more than `TOPK` classes, the top-5 accuracy too."
     with learn.no_bar():
         if not tta: probs, targs, losses = learn.get_preds(dl=dl, with_loss=True)
         else:
@@ -37,7 +47,9 @@ def evaluate(learn:Learner, # A trained `Learner`
             losses = F.nll_loss(probs.clamp_min(1e-12).log(), targs, reduction='none')
     preds = probs.argmax(1)
     n_correct, n = int((preds==targs).sum()), len(targs)
-    return dict(accuracy=n_correct/n, loss=float(losses.mean()), n_correct=n_correct, n=n, per_class=per_class_report(preds, targs, list(learn.dls.vocab)))
+    vocab = list(learn.dls.vocab)
+    top5 = dict(top5_accuracy=round(float(top_k_accuracy(probs, targs, k=TOPK))*n)/n) if len(vocab) > TOPK else {}  # a fraction of n, as `accuracy`
+    return dict(accuracy=n_correct/n, loss=float(losses.mean()), n_correct=n_correct, n=n, **top5, per_class=per_class_report(preds, targs, vocab, probs))
 
 # %% ../nbs/07a_evaluate.ipynb #f21a58da
 def evaluate_splits(learn:Learner, # A trained `Learner` of `foodvision_dls`
@@ -50,7 +62,8 @@ def evaluate_splits(learn:Learner, # A trained `Learner` of `foodvision_dls`
     test = valid if lay.valid_is_test else evaluate(learn, dl) if (dl := test_dl()) else None
     res = dict(valid_loss=valid['loss'], valid_accuracy=valid['accuracy'], n_valid=valid['n'], n_train=len(lay.items['train']),
                test_loss=test and test['loss'], test_accuracy=test and test['accuracy'], n_correct=test and test['n_correct'],
-               n_test=test and test['n'], per_class=(test or valid)['per_class'], valid_is_test=lay.valid_is_test)
+               n_test=test and test['n'], per_class=(test or valid)['per_class'], valid_is_test=lay.valid_is_test,
+               valid_top5_accuracy=valid.get('top5_accuracy'), test_top5_accuracy=test and test.get('top5_accuracy'))
     if tta:
         vt = evaluate(learn, tta=True)
         tt = vt if lay.valid_is_test else evaluate(learn, test_dl(), tta=True) if test else None

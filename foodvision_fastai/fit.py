@@ -54,6 +54,8 @@ class TrainResult:
     test_accuracy_tta: float|None = None # Test accuracy with test-time augmentation (`tta`)
     skipped: list = field(default_factory=list) # Files left out of the data set, with the reason
     per_class: dict = field(default_factory=dict) # Precision, recall, F1 and support per class, on the test set (else validation)
+    valid_top5_accuracy: float|None = None # Validation top-5 accuracy (more than 5 classes; else None)
+    test_top5_accuracy: float|None = None # Test top-5 accuracy (more than 5 classes; else None)
     def __repr__(self):
         test = f'test_accuracy={self.test_accuracy:.4f} ({self.n_correct}/{self.n_test}), ' if self.n_test else 'no test set, '
         return (f'TrainResult({test}valid_accuracy={self.valid_accuracy:.4f}{" (the test set)" if self.valid_is_test else ""}, '
@@ -143,7 +145,8 @@ def save_run(res:TrainResult, # The trained run
     versions = dict(foodvision_fastai=foodvision_fastai.__version__, fastai=fastai.__version__, torch=torch.__version__,
                     python=platform.python_version())
     fields = {k: getattr(res, k) for k in ('test_accuracy', 'test_loss', 'n_correct', 'n_test', 'valid_accuracy', 'valid_loss', 'n_valid',
-                                           'n_train', 'valid_is_test', 'best_epoch', 'valid_accuracy_tta', 'test_accuracy_tta', 'per_class')}
+                                           'n_train', 'valid_is_test', 'best_epoch', 'valid_accuracy_tta', 'test_accuracy_tta',
+                                           'valid_top5_accuracy', 'test_top5_accuracy', 'per_class')}
     data = dict(counts=lay.counts(), splits={s: o for s,o in lay.origin.items() if o}) if lay else {}
     if copies is not None: write_copies(copies, res.out); data['duplicates'] = copies_counts(copies)
     write_metrics(res.out, **fields, **data, train_seconds=round(res.train_seconds, 2), history=res.history, vocab=res.vocab,
@@ -189,8 +192,9 @@ def train_model(opts:TrainOptions, # What to train (one model: `opts.arch` is no
 
 # %% ../nbs/08_fit.ipynb #e0a2c756
 def summary(res:TrainResult)->str:
-    "The run's accuracies in a line: validation, then test (or that the test set was the validation set)."
-    v = f"valid accuracy {res.valid_accuracy:.1%} ({round(res.valid_accuracy*res.n_valid)}/{res.n_valid})"
-    if res.valid_is_test: return f"test accuracy {res.test_accuracy:.1%} ({res.n_correct}/{res.n_test}; the test set was also the validation set); saved to {res.out}"
-    t = f", test accuracy {res.test_accuracy:.1%} ({res.n_correct}/{res.n_test})" if res.n_test else ", no test set"
+    "The run's accuracies in a line: validation, then test (or that the test set was the validation set); with more than 5 classes, the top-5 ones too."
+    t5 = lambda a: '' if a is None else f', top-5 {a:.1%}'
+    v = f"valid accuracy {res.valid_accuracy:.1%} ({round(res.valid_accuracy*res.n_valid)}/{res.n_valid}{t5(res.valid_top5_accuracy)})"
+    if res.valid_is_test: return f"test accuracy {res.test_accuracy:.1%} ({res.n_correct}/{res.n_test}{t5(res.test_top5_accuracy)}; the test set was also the validation set); saved to {res.out}"
+    t = f", test accuracy {res.test_accuracy:.1%} ({res.n_correct}/{res.n_test}{t5(res.test_top5_accuracy)})" if res.n_test else ", no test set"
     return v + t + (f", best epoch {res.best_epoch}" if res.best_epoch else '') + f"; saved to {res.out}"

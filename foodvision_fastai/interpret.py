@@ -8,15 +8,18 @@ import random
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 from fastai.interpret import ClassificationInterpretation
 
 from .core import FoodVisionError, printable, save_figure, add_metrics, REPORT_PNGS
 from .images import FoodImage
 from .heatmap import prediction_title, plot_top_loss_heatmaps
+from .evaluate import TOPK
 
 # %% auto #0
-__all__ = ['plot_loss_curves', 'predict_items', 'report_items', 'sample_test_items', 'plot_prediction_grid', 'show_prediction',
-           'plot_confusion_matrix', 'plot_top_losses', 'report_dl', 'save_report']
+__all__ = ['MATRIX_MAX', 'plot_loss_curves', 'predict_items', 'report_items', 'sample_test_items', 'runner_ups',
+           'plot_prediction_grid', 'show_prediction', 'plot_confusion_matrix', 'plot_most_confused', 'confused_table',
+           'plot_top_losses', 'report_dl', 'save_report']
 
 # %% ../nbs/09_interpret.ipynb #135654a5
 def plot_loss_curves(history:list, # `TrainResult.history`: one dict per epoch
@@ -62,22 +65,33 @@ def sample_test_items(learn, # A trained `Learner`
     return random.Random(seed).sample(items, min(n, len(items)))
 
 # %% ../nbs/09_interpret.ipynb #5b061dc5
+def runner_ups(probs, # One image's class probabilities
+               vocab:list, # Class names
+               k:int=TOPK, # Show the classes ranked 2 to `k`
+               per_line:int=2, # Classes per line
+              )->str:
+    "The classes ranked 2 to `k` with their probabilities, `per_line` to a line: '2. steak 0.060   3. sushi 0.028'."
+    p, i = probs.topk(min(k, len(vocab)))
+    s = [f'{r}. {printable(str(vocab[int(j)]))[:24]} {float(q):.3f}' for r, q, j in zip(range(2, k+1), p[1:], i[1:])]
+    return '\n'.join('   '.join(s[j:j+per_line]) for j in range(0, len(s), per_line))
+
 def plot_prediction_grid(learn, # A trained `Learner`
                          n:int=9, # How many test images
                          seed:int=42, # Seed of the sample
                          fname:Path|str|None=None, # Save the figure here as a PNG
                          ncols:int=3, # Images per row
                         ):
-    "A grid of test images titled with the prediction and its probability; green when right, red when wrong."
+    "A grid of test images titled with the prediction and its probability (green when right, red when wrong), the runner-ups under each."
     items = sample_test_items(learn, n, seed)
     probs, preds = predict_items(learn, [fn for fn,_ in items])
     nrows = -(-len(items)//ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(4*ncols, 4.3*nrows), squeeze=False)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(4*ncols, 4.7*nrows), squeeze=False)
     for ax in axs.flat: ax.axis('off')
     for ax, (fn, true), p, i in zip(axs.flat, items, probs, preds):
         label = learn.dls.vocab[int(i)]
         FoodImage.create(fn).show(ctx=ax)
         ax.set_title(f'{prediction_title(label, float(p[i]))}\ntrue: {true}', color='green' if label==true else 'red', fontsize=11)
+        ax.text(0.5, -0.02, runner_ups(p, learn.dls.vocab), transform=ax.transAxes, ha='center', va='top', fontsize=9, color='dimgray')
     fig.tight_layout()
     return save_figure(fig, fname)
 
@@ -94,10 +108,49 @@ def show_prediction(img, # Image path or PIL image
     return save_figure(fig, fname)
 
 # %% ../nbs/09_interpret.ipynb #5497a9fb
+MATRIX_MAX = 20  # beyond this many classes a report draws `plot_most_confused` instead of the confusion matrix
+
 def plot_confusion_matrix(interp:ClassificationInterpretation, fname:Path|str|None=None):
-    "fastai's confusion matrix, as a figure."
-    interp.plot_confusion_matrix(figsize=(5,5))
-    return save_figure(plt.gcf(), fname)
+    "fastai's confusion matrix, as a figure whose size and fonts follow the number of classes (readable up to `MATRIX_MAX`)."
+    n = len(interp.vocab)
+    side = max(5., 0.55*n + 2)  # inches: 3 classes 5, 10 classes 7.5, 20 classes 13
+    interp.plot_confusion_matrix(figsize=(side, side))
+    fig = plt.gcf(); ax = fig.axes[0]
+    fs = 10 if n <= 12 else 8
+    ax.tick_params(labelsize=fs)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha='right', rotation_mode='anchor')
+    for t in ax.texts: t.set_fontsize(fs)
+    fig.tight_layout()  # after fastai's axis labels, which it sets after its own `tight_layout`
+    return save_figure(fig, fname)
+
+def plot_most_confused(interp:ClassificationInterpretation, k:int=20, fname:Path|str|None=None):
+    "fastai's `most_confused` as bars: the `k` pairs 'actual → predicted' mixed up most often, with the share of the actual class."
+    cm = interp.confusion_matrix()
+    mc, total = interp.most_confused()[:k], dict(zip(interp.vocab, cm.sum(1)))
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.32*len(mc) + 1.3)))
+    n_wrong, n = int(cm.sum() - cm.trace()), int(cm.sum())
+    ax.set_title(f'Most confused of {len(interp.vocab)} classes: {n_wrong} of {n} images wrong' + (f', the {len(mc)} pairs most often' if mc else ''))
+    if not mc: ax.axis('off'); ax.text(0.5, 0.5, 'no confusion: every image was classified right', ha='center', va='center')
+    else:
+        ys = range(len(mc))[::-1]
+        ax.barh(ys, [int(c) for *_,c in mc], color='tab:red', alpha=0.8)
+        ax.set_yticks(ys, [f'{printable(str(a))[:24]} → {printable(str(p))[:24]}' for a,p,_ in mc], fontsize=9)
+        for y, (a,_,c) in zip(ys, mc): ax.text(int(c), y, f' {int(c)} of {int(total[a])}', va='center', fontsize=8)
+        ax.set_xlim(0, max(int(c) for *_,c in mc)*1.25)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel('images of the actual class predicted as the other')
+    fig.tight_layout()
+    return save_figure(fig, fname)
+
+def confused_table(mc:list, # (actual, predicted, images) triples, most first: fastai's `most_confused()`
+                   k:int=10, # Show the first `k`
+                  )->str:
+    "The `k` pairs of classes mixed up most often as a text table (actual, predicted, images): the confusion matrix of many classes, in a terminal."
+    mc = list(mc)[:k]
+    if not mc: return 'most confused: none, every image was classified right'
+    rows = [('actual', 'predicted', 'images')] + [(printable(str(a)), printable(str(p)), str(int(c))) for a,p,c in mc]
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    return '\n'.join(f'{a:<{w[0]}}  {p:<{w[1]}}  {c:>{w[2]}}' for a,p,c in rows)
 
 # %% ../nbs/09_interpret.ipynb #9a32f3c8
 def plot_top_losses(interp:ClassificationInterpretation, k:int=9, fname:Path|str|None=None):
@@ -118,15 +171,16 @@ def save_report(res, # A `TrainResult`
                 n:int=9, # Test images in the prediction grid and the top losses
                 seed:int=42, # Seed of the prediction grid's sample
                )->dict:
-    "Save the loss curves, prediction grid, confusion matrix, top losses and their heatmaps of `res` as PNGs in `res.out`; returns their paths."
+    "Save the loss curves, prediction grid, confusion matrix (most confused beyond `MATRIX_MAX` classes), top losses and their heatmaps of `res` as PNGs in `res.out`; returns their paths."
     if not (type(n) is int and n>=1): raise FoodVisionError(f"n_preds must be a whole number of at least 1, not {n!r}")
     out, paths = Path(res.out), {}
+    loss, grid, matrix, confused, top, heat = REPORT_PNGS
     with res.learn.no_bar():  # fastai's interpretation predicts again for each plot: no progress bars in a report
         interp = ClassificationInterpretation.from_learner(res.learn, dl=report_dl(res.learn))
         valid_name = 'test' if res.valid_is_test else 'valid'
-        for name, plot in zip(REPORT_PNGS, (lambda f: plot_loss_curves(res.history, f, valid_name), lambda f: plot_prediction_grid(res.learn, n, seed, f),
-                                             lambda f: plot_confusion_matrix(interp, f), lambda f: plot_top_losses(interp, n, f),
-                                             lambda f: plot_top_loss_heatmaps(res.learn, min(n, 6), f, interp=interp))):
+        pair = (confused, lambda f: plot_most_confused(interp, fname=f)) if len(interp.vocab) > MATRIX_MAX else (matrix, lambda f: plot_confusion_matrix(interp, f))
+        for name, plot in ((loss, lambda f: plot_loss_curves(res.history, f, valid_name)), (grid, lambda f: plot_prediction_grid(res.learn, n, seed, f)), pair,
+                           (top, lambda f: plot_top_losses(interp, n, f)), (heat, lambda f: plot_top_loss_heatmaps(res.learn, min(n, 6), f, interp=interp))):
             plt.close(plot(out/name)); paths[name[:-4]] = out/name
         add_metrics(out, most_confused=[dict(actual=str(a), predicted=str(p), count=int(c)) for a,p,c in interp.most_confused()])
     return paths
