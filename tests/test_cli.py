@@ -240,3 +240,26 @@ def test_a_failed_run_leaves_no_empty_parent_folders(small, tmp_path):
     r = run_cli('foodvision_train', '--data', small.data, '--epochs', 2, '--lr', 1e6, '--out', tmp_path/'a'/'b'/'run', *SMALL)
     assert_cli_error(SimpleNamespace(rc=r.returncode, stderr=r.stderr), 'training diverged')
     assert list(tmp_path.iterdir()) == []
+
+class _Evil:
+    "A pickle that runs a command when it is loaded with `weights_only=False` (it makes the file `marker`)."
+    def __init__(self, marker): self.marker = marker
+    def __reduce__(self): return (os.system, (f'touch {self.marker}',))
+
+def test_a_pickle_where_weights_belong_is_one_line_never_run(small, tmp_path):
+    "A checkpoint or a weights file that holds code, not tensors: one line, exit 2, no third-party warning, and the code never runs."
+    import warnings
+    from foodvision_fastai.test_utils import call_command
+    from foodvision_fastai.cli import foodvision_train
+    run, marker = tmp_path/'run', tmp_path/'ran'
+    shutil.copytree(small.run, run)
+    torch.save({'model': _Evil(marker), 'epoch': 0}, run/'checkpoint.pth')
+    torch.save({'features.0.0.weight': _Evil(marker)}, tmp_path/'evil.pth')
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        res = call_command(foodvision_train, '--data', small.data, '--epochs', 1, '--n_preds', 4, '--out', run, '--resume', *SMALL)
+        assert_cli_error(res, 'checkpoint', run/'checkpoint.pth')
+        res = call_command(foodvision_train, '--data', small.data, '--epochs', 1, '--weights_path', tmp_path/'evil.pth', '--out', tmp_path/'w', *SMALL)
+        assert_cli_error(res, 'evil.pth')
+    assert not marker.exists(), 'the pickle ran'
+    assert not [str(w.message) for w in seen if 'foodvision_fastai' not in (w.filename or '')], [str(w.message)[:200] for w in seen]
