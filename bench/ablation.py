@@ -11,8 +11,10 @@ times the piece each one touches (median over repeated calls, after a warm-up):
 It prints a Markdown table and writes it to `--out`; `bench/run.py` adds it to its report.
 """
 from __future__ import annotations
-import argparse, shutil, statistics, time, warnings
+import shutil, statistics, time, warnings
 from pathlib import Path
+from types import SimpleNamespace
+from fastcore.script import call_parse
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
 from foodvision_fastai.test_utils import shared_data
@@ -121,12 +123,11 @@ def table(rows)->str:
     return '\n'.join(L)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', default=str(SHARED/'pizza_steak_sushi.zip'))
-    p.add_argument('--model', help='a run folder with model.safetensors (default: train 1 epoch first)')
-    p.add_argument('--out', default=None)
-    args = p.parse_args()
+@call_parse
+def main(data:str=str(SHARED/'pizza_steak_sushi.zip'), # The 10% data (zip or folder)
+         model:str=None, # A run folder with model.safetensors (default: train 1 epoch first)
+         out:str=None): # Write the table there too
+    args = SimpleNamespace(data=data, model=model, out=out)
     import torch
     from foodvision_fastai.data import get_data
     data = get_data(args.data, quiet=True)
@@ -142,5 +143,3 @@ def main():
     print(md)
     if args.out: Path(args.out).write_text(md)
     if args.model is None: shutil.rmtree(Path(model_dir).parent)  # the run trained here, not one given
-
-if __name__ == '__main__': main()

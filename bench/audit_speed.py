@@ -9,7 +9,8 @@
 
 writes bench/audit_speed.md (the machine is shared: the load average before and after each run is in the table)."""
 from __future__ import annotations
-import argparse, os, resource, shutil, subprocess, sys, tempfile, time
+import os, resource, shutil, subprocess, sys, tempfile, time
+from fastcore.script import Param, call_parse
 from datetime import date
 from pathlib import Path
 
@@ -127,9 +128,7 @@ found are real.
         print(out.read_text())
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
-if __name__ == '__main__':
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sizes', type=int, nargs='+', default=[1000, 2500, 5000, 10000])
-    p.add_argument('--out', type=Path, default=REPO/'bench'/'audit_speed.md')
-    a = p.parse_args()
-    main(a.sizes, a.out)
+@call_parse
+def cli(sizes:Param('Numbers of generated photos to audit', int, nargs='+')=(1000, 2500, 5000, 10000),
+        out:str=str(REPO/'bench'/'audit_speed.md')): # The Markdown report
+    main(list(sizes), Path(out))

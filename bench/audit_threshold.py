@@ -9,7 +9,8 @@
 
 writes bench/audit_threshold.md and nbs/images/audit_threshold.png."""
 from __future__ import annotations
-import argparse, shutil, tempfile, time
+import shutil, tempfile, time
+from fastcore.script import call_parse
 from datetime import date
 from pathlib import Path
 
@@ -141,10 +142,8 @@ test) of each data set:
         print(out.read_text())
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
-if __name__ == '__main__':
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--n_photos', type=int, default=150)
-    p.add_argument('--out', type=Path, default=REPO/'bench'/'audit_threshold.md')
-    p.add_argument('--png', type=Path, default=REPO/'nbs'/'images'/'audit_threshold.png')
-    a = p.parse_args()
-    main(a.n_photos, out=a.out, png=a.png)
+@call_parse
+def cli(n_photos:int=150, # Photos of the 20% data set to copy seven ways
+        out:str=str(REPO/'bench'/'audit_threshold.md'), # The Markdown report
+        png:str=str(REPO/'nbs'/'images'/'audit_threshold.png')): # The picture of the similarities
+    main(n_photos, out=Path(out), png=Path(png))
