@@ -15,6 +15,7 @@ import shutil, statistics, time, warnings
 from pathlib import Path
 from types import SimpleNamespace
 from fastcore.script import call_parse
+from core import md_table
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
 from foodvision_fastai.test_utils import shared_data
@@ -113,14 +114,12 @@ def predict_rows(model_dir, paths)->list:
 
 
 def table(rows)->str:
-    L = ['| piece | set-up (each row adds one change to the row above) | ms |', '| --- | --- | --- |']
-    prev = {}
+    cells, prev = [], {}
     for piece, what, v in rows:
         base = prev.get(piece)
-        txt = 'n/a' if v is None else f'{v:.2f}' + (f' ({v/base:.2f}×)' if base and not what.startswith('model alone') else '')
-        L.append(f'| {piece} | {what} | {txt} |')
+        cells.append([piece, what, 'n/a' if v is None else f'{v:.2f}' + (f' ({v/base:.2f}×)' if base and not what.startswith('model alone') else '')])
         if v is not None and piece not in prev: prev[piece] = v
-    return '\n'.join(L)
+    return md_table(['piece', 'set-up (each row adds one change to the row above)', 'ms'], cells).rstrip('\n')
 
 
 @call_parse

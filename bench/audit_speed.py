@@ -11,6 +11,7 @@ writes bench/audit_speed.md (the machine is shared: the load average before and 
 from __future__ import annotations
 import os, resource, shutil, subprocess, sys, tempfile, time
 from fastcore.script import Param, call_parse
+from core import REPO
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from foodvision_fastai.data import get_data
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
 
-REPO = Path(__file__).resolve().parents[1]
 
 def sources()->list:
     "(photo, class) of the 20% data set and imagenette_mini: the photos the generated sets are made from."

@@ -22,7 +22,7 @@ from core import HERE, machine, md_table, mean_sd, command_line, time_command, w
 from foodvision_fastai.models import ensure_weights
 from foodvision_fastai.test_utils import shared_data
 
-HISTORY = '## History'
+KEPT = '## Notes'  # from this heading on, the report is written by hand (the reading of the figures, then the history) and kept
 
 def unpack(zip_path:Path, dest:Path)->Path:
     "The zip as it is, in `dest`."
@@ -92,12 +92,14 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
          tools:Param('Tools: ours, fastai', str, nargs='+')=('ours', 'fastai'),
          data:str=None, # The zip (default: imagenette_mini.zip of the shared data)
          out:str=str(HERE/'own_data.md'), # The Markdown report; the runs go beside it as .json
-         fresh:bool=False): # Run again the runs asked for that the .json already has (default: go on where it stopped)
+         fresh:bool=False, # Run again the runs asked for that the .json already has (default: go on where it stopped)
+         report_only:bool=False): # Only write the report again, from the .json
     zip_path, out = Path(data) if data else shared_data()/'imagenette_mini.zip', Path(out)
     old = json.loads(out.with_suffix('.json').read_text()) if out.with_suffix('.json').exists() else {}
     res = dict(command=command_line(), machine=machine(),
                runs=[r for r in old.get('runs', []) if not (fresh and r['layout'] in layouts and r['tool'] in tools and r['seed'] in seeds)],
                skipped={k: v for k,v in old.get('skipped', {}).items() if k not in layouts})
+    if report_only: return write_report(out, report(old, zip_path), keep_from=KEPT)  # the command and machine of the runs
     tmp = Path(tempfile.mkdtemp(prefix='own_data-'))
     try:
         folder = unpack(zip_path, tmp/'folder')
@@ -121,5 +123,5 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
                     shutil.rmtree(run, ignore_errors=True)
         res['runs'].sort(key=lambda r: (['folder', 'csv'].index(r['layout']), r['seed'], r['tool']!='ours'))
         out.with_suffix('.json').write_text(json.dumps(res, indent=1))
-        write_report(out, report(res, zip_path), keep_from=HISTORY)
+        write_report(out, report(res, zip_path), keep_from=KEPT)
     finally: shutil.rmtree(tmp, ignore_errors=True)
