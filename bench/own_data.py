@@ -63,7 +63,7 @@ def error_line(r:dict)->str:
 def report(res:dict, zip_path:Path)->str:
     runs = res['runs']
     L = ['# Your own data, as it comes: ours beside the fastai book', '',
-         f"`{res['command']}` on `{zip_path.name}`; {res['machine']}.", '',
+         f'On `{zip_path.name}`, measured by ' + '; then '.join(res['sessions']) + '.', '',
          '- `ours`: `foodvision_train --data DIR --seed S --out RUN`: our defaults (MobileNetV2, frozen body, its default epochs, '
          'augmentation); it also checks the data, saves the model, metrics.json, the plots and the report.',
          '- `fastai`: [`bench/fastai_book.py`](fastai_book.py), written as the fastai book does it: `ImageDataLoaders.from_folder` '
@@ -96,10 +96,11 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
          report_only:bool=False): # Only write the report again, from the .json
     zip_path, out = Path(data) if data else shared_data()/'imagenette_mini.zip', Path(out)
     old = json.loads(out.with_suffix('.json').read_text()) if out.with_suffix('.json').exists() else {}
-    res = dict(command=command_line(), machine=machine(),
+    was = old.get('sessions', [])  # each call that ran: its command and its machine's line
+    res = dict(sessions=was + [f'`{command_line()}`: {machine()}'],
                runs=[r for r in old.get('runs', []) if not (fresh and r['layout'] in layouts and r['tool'] in tools and r['seed'] in seeds)],
                skipped={k: v for k,v in old.get('skipped', {}).items() if k not in layouts})
-    if report_only: return write_report(out, report(old, zip_path), keep_from=KEPT)  # the command and machine of the runs
+    if report_only: return write_report(out, report(dict(old, sessions=was), zip_path), keep_from=KEPT)
     tmp = Path(tempfile.mkdtemp(prefix='own_data-'))
     try:
         folder = unpack(zip_path, tmp/'folder')

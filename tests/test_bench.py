@@ -63,3 +63,16 @@ def test_accuracy_runs_its_seeds_through_run_experiments(tmp_path):
     assert sorted(zip(new.seed, new.tta)) == [(1, False), (1, True), (2, False), (2, True)]
     assert (new.test_n == 6).all() and new.test_correct.between(0, 6).all() and new.holdout_acc.between(0, 1).all()
     assert '| mobilenet_v2 3ep | no |' in r.stdout
+
+def test_own_data_report_from_its_runs(tmp_path):
+    "`bench/own_data.py --report_only` writes the tables from the runs in its .json (mean ± sd per layout and tool) and keeps the notes by hand."
+    runs = [dict(layout='folder', tool=t, seed=s, accuracy=a, seconds=x, load=1.0)
+            for t, s, a, x in (('ours', 1, 0.9, 100), ('ours', 2, 0.8, 120), ('fastai', 1, 0.95, 300))]
+    out = tmp_path/'own.md'
+    out.with_suffix('.json').write_text(json.dumps(dict(sessions=['`python bench/own_data.py`: today'], runs=runs, skipped={'csv': 'refused: no CSV'})))
+    out.write_text('# old\n\nold figures\n\n## Notes\n\nby hand\n')
+    r = subprocess.run([sys.executable, str(REPO/'bench'/'own_data.py'), '--report_only', '--out', str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    md = out.read_text()
+    assert '| folder | ours | 2 | 85.0% ± 7.1 | 110 ± 14 |' in md and '| folder | fastai | 1 | 95.0% | 300 |' in md
+    assert '**csv: not measured.** refused: no CSV' in md and md.endswith('## Notes\n\nby hand\n') and 'old figures' not in md
