@@ -11,8 +11,11 @@ times the piece each one touches (median over repeated calls, after a warm-up):
 It prints a Markdown table and writes it to `--out`; `bench/run.py` adds it to its report.
 """
 from __future__ import annotations
-import argparse, shutil, statistics, time, warnings
+import shutil, statistics, time, warnings
 from pathlib import Path
+from types import SimpleNamespace
+from fastcore.script import call_parse
+from core import md_table
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')
 from foodvision_fastai.test_utils import shared_data
@@ -111,22 +114,19 @@ def predict_rows(model_dir, paths)->list:
 
 
 def table(rows)->str:
-    L = ['| piece | set-up (each row adds one change to the row above) | ms |', '| --- | --- | --- |']
-    prev = {}
+    cells, prev = [], {}
     for piece, what, v in rows:
         base = prev.get(piece)
-        txt = 'n/a' if v is None else f'{v:.2f}' + (f' ({v/base:.2f}×)' if base and not what.startswith('model alone') else '')
-        L.append(f'| {piece} | {what} | {txt} |')
+        cells.append([piece, what, 'n/a' if v is None else f'{v:.2f}' + (f' ({v/base:.2f}×)' if base and not what.startswith('model alone') else '')])
         if v is not None and piece not in prev: prev[piece] = v
-    return '\n'.join(L)
+    return md_table(['piece', 'set-up (each row adds one change to the row above)', 'ms'], cells).rstrip('\n')
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--data', default=str(SHARED/'pizza_steak_sushi.zip'))
-    p.add_argument('--model', help='a run folder with model.safetensors (default: train 1 epoch first)')
-    p.add_argument('--out', default=None)
-    args = p.parse_args()
+@call_parse
+def main(data:str=str(SHARED/'pizza_steak_sushi.zip'), # The 10% data (zip or folder)
+         model:str=None, # A run folder with model.safetensors (default: train 1 epoch first)
+         out:str=None): # Write the table there too
+    args = SimpleNamespace(data=data, model=model, out=out)
     import torch
     from foodvision_fastai.data import get_data
     data = get_data(args.data, quiet=True)
@@ -142,5 +142,3 @@ def main():
     print(md)
     if args.out: Path(args.out).write_text(md)
     if args.model is None: shutil.rmtree(Path(model_dir).parent)  # the run trained here, not one given
-
-if __name__ == '__main__': main()

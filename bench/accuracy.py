@@ -2,42 +2,42 @@
 on the course's 10% data and judged by its mean and spread over the seeds, on the 75 test photos and on a hold-out of
 real Food-101 photos of the same classes that no model saw (the photos of the 20% data set that are not in the 10% one:
 391 of them), each without and with test-time augmentation (fastai's `Learner.tta`). An ensemble is a candidate like any
-other: its arch is its members joined by '+', trained and evaluated as one model (`train_ensemble`).
+other: its arch is its members joined by '+'.
 
     python bench/accuracy.py [--candidates NAME ...] [--seeds 1 2 3 4 5] [--out nbs/accuracy_results.csv] [--data10 ZIP] [--data20 ZIP]
 
-Updates the CSV as it goes, one row per candidate, seed and evaluation (the rows of other candidates and seeds stay; a
-cut-short run keeps what it finished), with the precision the training ran in (bf16 where the CPU has it, else fp32),
-and prints the summary table (mean and standard deviation over the seeds) in Markdown at the end."""
+The seeds grid is `run_experiments` (`foodvision_experiments`), one grid per candidate, on a data set it builds once: the
+10% data's `train/`, its `test/` as `valid/` (what the 10% data validates on anyway) and the hold-out as `test/`, with
+`tta=True`; so `valid_accuracy` is the test photos' figure and `test_accuracy` the hold-out's, each also with TTA.
+Updates the CSV, one row per candidate, seed and evaluation (the rows of other candidates and seeds stay), with the
+precision the training ran in (bf16 where the CPU has it, else fp32), and prints the summary table (mean ± sd over the
+seeds) in Markdown at the end."""
 from __future__ import annotations
-import argparse, csv, hashlib, shutil, statistics, tempfile
-from contextlib import contextmanager
+import shutil, tempfile
 from pathlib import Path
 
-import torch
-from fastai.callback.mixup import MixUp
-from fastai.data.transforms import Normalize
-
-from foodvision_fastai.callbacks import auto_precision
+import pandas as pd
+from fastcore.script import Param, call_parse
+from core import REPO, SEEDS, mean_sd, md_table
 from foodvision_fastai.data import get_data
-from foodvision_fastai.dataloaders import foodvision_dls
+from foodvision_fastai.experiments import run_experiments
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
-from foodvision_fastai.core import read_metrics
-from foodvision_fastai.train import train_foodvision
+from foodvision_fastai.core import read_metrics, sha256sum
 
-CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out); arch and ensembles' epochs named, as the defaults changed
-    'mobilenet_v2': dict(arch='mobilenet_v2'),
+# name -> train_foodvision options (besides data and seed); arch and epochs named, as the defaults changed. The rows of
+# candidates no longer here (MixUp, judged at 256 px: options that `run_experiments` does not take) stay in the CSV as history.
+CANDIDATES = {
+    'mobilenet_v2': dict(arch='mobilenet_v2', epochs=5),
     'mobilenet_v2 10ep lr1e-3': dict(arch='mobilenet_v2', epochs=10, lr=1e-3),
     'mobilenet_v2 fine_tune': dict(arch='mobilenet_v2', fine_tune=True, epochs=4, freeze_epochs=1),
-    'mobilenet_v2 mixup 10ep': dict(arch='mobilenet_v2', epochs=10, cbs='mixup'),
-    'mobilenet_v2 288px': dict(arch='mobilenet_v2', size=288),
+    'mobilenet_v2 288px': dict(arch='mobilenet_v2', epochs=5, size=288),
     'mobilenet_v2 3ep': dict(arch='mobilenet_v2', epochs=3),
-    'efficientnet_lite0': dict(arch='efficientnet_lite0'),
+    'efficientnet_lite0': dict(arch='efficientnet_lite0', epochs=5),
     'efficientnet_lite0 fine_tune': dict(arch='efficientnet_lite0', fine_tune=True, epochs=4, freeze_epochs=1),
-    'efficientnet_lite0 288px': dict(arch='efficientnet_lite0', size=288),
-    'efficientnet_lite1': dict(arch='efficientnet_lite1'),
-    'efficientnet_lite2': dict(arch='efficientnet_lite2'),
+    'efficientnet_lite0 288px': dict(arch='efficientnet_lite0', epochs=5, size=288),
+    'efficientnet_lite1': dict(arch='efficientnet_lite1', epochs=5),
+    'efficientnet_lite2': dict(arch='efficientnet_lite2', epochs=5),
     'mobilenet_v2+efficientnet_lite0': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=5),
     'mobilenet_v2+efficientnet_lite0 3ep': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3),
     'efficientnet_lite0+efficientnet_lite2': dict(arch='efficientnet_lite0+efficientnet_lite2', epochs=5),
@@ -45,77 +45,66 @@ CANDIDATES = {  # name -> train_foodvision options (besides data, seed, out); ar
     'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 3ep': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=3),
     'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 3ep hidden 256': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=3, hidden=256),
     'mobilenet_v2+efficientnet_lite0+efficientnet_lite1 2ep hidden 256': dict(arch='mobilenet_v2+efficientnet_lite0+efficientnet_lite1', epochs=2, hidden=256),
-    'mobilenet_v2+efficientnet_lite0 3ep judged at 256px': dict(arch='mobilenet_v2+efficientnet_lite0', epochs=3, eval_size=256),  # trained at 224
 }
-
-@contextmanager
-def eval_side(learn, data:Path, size:int|None):
-    """Judge `learn` on photos at side `size` instead of the side it was trained at ("FixRes": the training's random zoom makes
-    objects look larger than a centre crop at the same side does); an ensemble's members then see that side too."""
-    if size is None: yield; return
-    dls, m = learn.dls, learn.model
-    sizes = m.sizes.clone() if hasattr(m, 'sizes') else None
-    learn.dls = foodvision_dls(data, size=size, num_workers=0)
-    norm = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]  # a single model's normalization (an ensemble's members normalize)
-    if norm: learn.dls.add_tfms(norm, 'after_batch')
-    if sizes is not None: m.sizes[:] = size
-    try: yield
-    finally:
-        learn.dls = dls
-        if sizes is not None: m.sizes.copy_(sizes)
+COLS = ['candidate', 'seed', 'tta', 'test_correct', 'test_n', 'holdout_acc', 'train_seconds', 'precision']
 
 def holdout(data10:Path, data20:Path)->list:
     "(file, class) of the 20% data set's photos whose content is not in the 10% one."
-    seen = {hashlib.sha256(p.read_bytes()).hexdigest() for p in data10.rglob('*.jpg')}
-    return [(p, p.parent.name) for p in sorted(data20.rglob('*.jpg')) if hashlib.sha256(p.read_bytes()).hexdigest() not in seen]
+    seen = {sha256sum(p) for p in data10.rglob('*.jpg')}
+    return [(p, p.parent.name) for p in sorted(data20.rglob('*.jpg')) if sha256sum(p) not in seen]
 
-def probabilities(learn, items:list, tta:bool)->tuple:
-    "(probabilities, targets) of `learn` for labelled `items`, with fastai's TTA or without."
-    dl = learn.dls.test_dl([p for p,_ in items], with_labels=True)
-    with learn.no_bar(): return learn.tta(dl=dl) if tta else learn.get_preds(dl=dl)[:2]
+def eval_set(d10:Path, hold:list, dest:Path)->Path:
+    "The 10% data's train/ as train/, its test/ as valid/, the hold-out as test/ (links where the file system allows)."
+    lay = read_layout(d10)
+    for split, items in (('train', lay.items['train']), ('valid', lay.items['test']), ('test', hold)):
+        for p, c in items:
+            (dest/split/c).mkdir(parents=True, exist_ok=True)
+            try: (dest/split/c/p.name).hardlink_to(p)
+            except OSError: shutil.copy(p, dest/split/c/p.name)
+    return dest
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--candidates', nargs='+', default=list(CANDIDATES))
-    p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4, 5])
-    p.add_argument('--out', default=str(Path(__file__).parents[1]/'nbs'/'accuracy_results.csv'))
-    p.add_argument('--data10', default=str(shared_data()/'pizza_steak_sushi.zip'))
-    p.add_argument('--data20', default=str(shared_data()/'pizza_steak_sushi_20_percent.zip'))
-    p.add_argument('--holdout', help='a folder with a folder per class of hold-out photos (default: from --data20, as above)')
-    a = p.parse_args()
-    d10 = get_data(a.data10, quiet=True)
-    hold = read_layout(a.holdout).items['train'] if a.holdout else holdout(d10, get_data(a.data20, quiet=True))
-    sets = {'test': read_layout(d10).items['test'], 'holdout': hold}
-    print(f"test: {len(sets['test'])} photos, hold-out: {len(sets['holdout'])} photos; device: {'cuda' if torch.cuda.is_available() else 'cpu'}", flush=True)
-    cols = ['candidate', 'seed', 'tta', 'test_correct', 'test_n', 'holdout_acc', 'train_seconds', 'precision']
-    precision = auto_precision(torch.cuda.is_available())  # what the training's 'auto' will choose
-    redo = {(c, str(k), precision) for c in a.candidates for k in a.seeds}  # rows of another precision (another machine) stay
-    kept = [r for r in (csv.DictReader(open(a.out)) if Path(a.out).exists() else []) if (r['candidate'], r['seed'], r['precision']) not in redo]
-    rows, tmp = [], Path(tempfile.mkdtemp(prefix='accuracy-'))
-    f = open(a.out, 'w', newline=''); w = csv.DictWriter(f, cols, restval='')
-    w.writeheader(); w.writerows(kept); f.flush()
-    for seed in a.seeds:
-        for name in a.candidates:
-            kw = dict(CANDIDATES[name])
-            if kw.get('cbs')=='mixup': kw['cbs'] = [MixUp()]
-            size = kw.pop('eval_size', None)
-            r = train_foodvision(d10, seed=seed, out=tmp/f'{name}-{seed}'.replace(' ', '_'), quiet=True, **kw)
-            for tta in (False, True):
-                with eval_side(r.learn, d10, size): (pt, tt), (ph, th) = (probabilities(r.learn, items, tta) for items in sets.values())
-                row = [name, seed, tta, int((pt.argmax(1)==tt).sum()), len(tt), round(float((ph.argmax(1)==th).float().mean()), 4), round(r.train_seconds, 1),
-                       read_metrics(r.out)['settings']['precision']]
-                w.writerow(dict(zip(cols, row))); f.flush(); rows.append(row); print(row, flush=True)
-            shutil.rmtree(r.out)  # the rows are what is kept: ten runs of an ensemble would leave hundreds of MB behind
-    f.close(); shutil.rmtree(tmp)
-    print('\n| candidate | TTA | test correct of 75, seeds ' + ' '.join(map(str, a.seeds)) + ' | mean ± sd | hold-out acc (mean ± sd) | training s |')
-    print('|---|---|---|---|---|---|')
-    for name in a.candidates:
-        for tta in (False, True):
-            rs = [r for r in rows if r[0]==name and r[2]==tta]  # this run's rows
-            if not rs: continue
-            c, h = [r[3] for r in rs], [r[5] for r in rs]
-            sd = lambda xs: statistics.stdev(xs) if len(xs)>1 else 0.
-            print(f"| {name} | {'yes' if tta else 'no'} | {' '.join(map(str, c))} | {statistics.mean(c):.1f} ± {sd(c):.1f} | "
-                  f"{100*statistics.mean(h):.1f}% ± {100*sd(h):.1f} | {statistics.mean(r[6] for r in rs):.0f} |")
+def candidate_rows(name:str, data:Path, seeds:list, out:Path)->list:
+    "Train `name` once per seed with `run_experiments`; its CSV rows (without and with TTA) from each run's metrics.json."
+    kw = dict(CANDIDATES[name])
+    grid = dict(archs=[kw.pop('arch')], epochs=[kw.pop('epochs')], sizes=[kw.pop('size')] if 'size' in kw else None,
+                lrs=[kw.pop('lr')] if 'lr' in kw else None)
+    df = run_experiments(**grid, datas=[data], seeds=seeds, out=out, quiet=True, tta=True, **kw)
+    rows = []
+    for r in df.to_dict('records'):
+        if r['status'] not in ('done', 'reused'): raise SystemExit(f"{name}, seed {r['seed']}: {r['reason']}")
+        m = read_metrics(out/r['run'])
+        for tta, sfx in ((False, ''), (True, '_tta')):
+            rows.append(dict(candidate=name, seed=r['seed'], tta=tta, valid_acc=m['valid_accuracy'+sfx], holdout_acc=round(m['test_accuracy'+sfx], 4),
+                             train_seconds=round(m['train_seconds'], 1), precision=m['settings']['precision']))
+    return rows
 
-if __name__ == '__main__': main()
+@call_parse
+def main(candidates:Param('Candidates (keys of CANDIDATES)', str, nargs='+')=tuple(CANDIDATES),
+         seeds:Param('Seeds', int, nargs='+')=SEEDS,
+         out:str=str(REPO/'nbs'/'accuracy_results.csv'), # The CSV of every run, updated as it goes
+         data10:str=str(shared_data()/'pizza_steak_sushi.zip'), # Training photos and the test photos
+         data20:str=str(shared_data()/'pizza_steak_sushi_20_percent.zip'), # Source of the hold-out
+         holdout_dir:str=None): # A folder with a folder per class of hold-out photos (default: from `data20`, as above)
+    bad = [c for c in candidates if c not in CANDIDATES]
+    if bad: raise SystemExit(f"unknown candidate(s) {', '.join(map(repr, bad))}; choose among {', '.join(CANDIDATES)}")
+    d10 = get_data(data10, quiet=True)
+    hold = read_layout(holdout_dir).items['train'] if holdout_dir else holdout(d10, get_data(data20, quiet=True))
+    tmp = Path(tempfile.mkdtemp(prefix='accuracy-'))
+    try:
+        data = eval_set(d10, hold, tmp/'data')
+        n_test = len(read_layout(d10).items['test'])
+        print(f'test: {n_test} photos, hold-out: {len(hold)} photos', flush=True)
+        new = []
+        for name in candidates:
+            rs = candidate_rows(name, data, list(seeds), tmp/'runs'/name.replace(' ', '_'))
+            for r in rs: r.update(test_n=n_test, test_correct=round(r.pop('valid_acc')*n_test))
+            new += rs; print(md_table(COLS, [[r[c] for c in COLS] for r in rs]), flush=True)
+            old = pd.read_csv(out) if Path(out).exists() else pd.DataFrame(columns=COLS)  # rows of other candidates, seeds or precisions stay
+            done = {(r['candidate'], r['seed'], r['precision']) for r in new}
+            old = old[[(c, s, p) not in done for c, s, p in zip(old.candidate, old.seed, old.precision)]]
+            pd.concat([old, pd.DataFrame(new, columns=COLS)]).to_csv(out, index=False)
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    rows = [[n, 'yes' if t else 'no', ' '.join(str(r['test_correct']) for r in rs), mean_sd([r['test_correct'] for r in rs]),
+             mean_sd([r['holdout_acc'] for r in rs], pct=True), mean_sd([r['train_seconds'] for r in rs], digits=0)]
+            for n in candidates for t in (False, True) if (rs := [r for r in new if r['candidate']==n and r['tta']==t])]
+    print(md_table(['candidate', 'TTA', 'test correct, seeds ' + ' '.join(map(str, seeds)), 'mean ± sd', 'hold-out acc (mean ± sd)', 'training s'], rows))

@@ -9,7 +9,9 @@
 
 writes bench/audit_speed.md (the machine is shared: the load average before and after each run is in the table)."""
 from __future__ import annotations
-import argparse, os, resource, shutil, subprocess, sys, tempfile, time
+import os, resource, shutil, subprocess, sys, tempfile, time
+from fastcore.script import Param, call_parse
+from core import REPO
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from foodvision_fastai.data import get_data
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
 
-REPO = Path(__file__).resolve().parents[1]
 
 def sources()->list:
     "(photo, class) of the 20% data set and imagenette_mini: the photos the generated sets are made from."
@@ -127,9 +128,7 @@ found are real.
         print(out.read_text())
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
-if __name__ == '__main__':
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--sizes', type=int, nargs='+', default=[1000, 2500, 5000, 10000])
-    p.add_argument('--out', type=Path, default=REPO/'bench'/'audit_speed.md')
-    a = p.parse_args()
-    main(a.sizes, a.out)
+@call_parse
+def cli(sizes:Param('Numbers of generated photos to audit', int, nargs='+')=(1000, 2500, 5000, 10000),
+        out:str=str(REPO/'bench'/'audit_speed.md')): # The Markdown report
+    main(list(sizes), Path(out))

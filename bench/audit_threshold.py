@@ -9,7 +9,9 @@
 
 writes bench/audit_threshold.md and nbs/images/audit_threshold.png."""
 from __future__ import annotations
-import argparse, shutil, tempfile, time
+import shutil, tempfile, time
+from fastcore.script import call_parse
+from core import REPO, md_table
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +25,6 @@ from foodvision_fastai.data import get_data
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.test_utils import shared_data
 
-REPO = Path(__file__).resolve().parents[1]
 
 def crop(im, frac, where):
     w, h = im.size; cw, ch = int(w*frac), int(h*frac)
@@ -71,15 +72,15 @@ def main(n_photos:int=150, seed:int=0, out:Path=REPO/'bench'/'audit_threshold.md
             sims[name] = ((cf*feats[sel]).sum(1), (cp*pix[sel]).sum(1))
         distinct = (neighbours(feats, 1)[1][:, 0], neighbours(pix, 1)[1][:, 0])
 
-        rows = ['| pairs | n | features: min | 5th percentile | median | found at FEATURE_NEAR | tiny images: min | median | found at PIXEL_NEAR | found by either |',
-                '|---|---|---|---|---|---|---|---|---|---|']
-        for name, (fs, ps) in sims.items():
-            rows.append(f'| {name} | {len(fs)} | {fs.min():.3f} | {np.percentile(fs, 5):.3f} | {np.median(fs):.3f} | {(fs>=FEATURE_NEAR).mean():.0%} | '
-                        f'{ps.min():.3f} | {np.median(ps):.3f} | {(ps>=PIXEL_NEAR).mean():.0%} | {((fs>=FEATURE_NEAR)|(ps>=PIXEL_NEAR)).mean():.0%} |')
+        cells = [[name, len(fs), f'{fs.min():.3f}', f'{np.percentile(fs, 5):.3f}', f'{np.median(fs):.3f}', f'{(fs>=FEATURE_NEAR).mean():.0%}',
+                  f'{ps.min():.3f}', f'{np.median(ps):.3f}', f'{(ps>=PIXEL_NEAR).mean():.0%}', f'{((fs>=FEATURE_NEAR)|(ps>=PIXEL_NEAR)).mean():.0%}']
+                 for name, (fs, ps) in sims.items()]
         fs, ps = distinct
-        rows.append(f'| distinct photos, each with its most similar other (max) | {len(fs)} | max {fs.max():.3f} | 99th percentile {np.percentile(fs, 99):.3f} | '
-                    f'{np.median(fs):.3f} | {(fs>=FEATURE_NEAR).mean():.1%} | max {ps.max():.3f} | {np.median(ps):.3f} | {(ps>=PIXEL_NEAR).mean():.1%} | '
-                    f'{((fs>=FEATURE_NEAR)|(ps>=PIXEL_NEAR)).mean():.1%} |')
+        cells.append(['distinct photos, each with its most similar other (max)', len(fs), f'max {fs.max():.3f}', f'99th percentile {np.percentile(fs, 99):.3f}',
+                      f'{np.median(fs):.3f}', f'{(fs>=FEATURE_NEAR).mean():.1%}', f'max {ps.max():.3f}', f'{np.median(ps):.3f}', f'{(ps>=PIXEL_NEAR).mean():.1%}',
+                      f'{((fs>=FEATURE_NEAR)|(ps>=PIXEL_NEAR)).mean():.1%}'])
+        rows = md_table(['pairs', 'n', 'features: min', '5th percentile', 'median', 'found at FEATURE_NEAR', 'tiny images: min', 'median',
+                         'found at PIXEL_NEAR', 'found by either'], cells).rstrip('\n').splitlines()
 
         fig, axs = plt.subplots(1, 2, figsize=(13, 4.5))
         for ax, k, thr, what in ((axs[0], 0, FEATURE_NEAR, 'features (MobileNetV2, cosine)'), (axs[1], 1, PIXEL_NEAR, 'tiny images (16x16 grey, cosine)')):
@@ -103,13 +104,14 @@ def main(n_photos:int=150, seed:int=0, out:Path=REPO/'bench'/'audit_threshold.md
                     f'- the drawn screenshot: z {ze[-1]:.1f}']
 
         # the label head's C
-        c_rows = ['| data | C | out-of-fold accuracy | log loss | seconds |', '|---|---|---|---|---|']
+        c_cells = []
         d10 = get_data(shared_data()/'pizza_steak_sushi.zip', quiet=True)
         for name, (fe, yy) in (('10%', (describe(files_of(d10)[0], body=body)[0], files_of(d10)[1])), ('20%', (feats, y))):
             for C in (0.1, 1, 10, 100):
                 t = time.time(); p = oof_probs(fe, yy, C=C); dt = time.time()-t
                 ll = -np.log(np.clip(p[np.arange(len(yy)), yy], 1e-15, 1)).mean()
-                c_rows.append(f'| {name} | {C} | {(p.argmax(1)==yy).mean():.1%} | {ll:.3f} | {dt:.1f} |')
+                c_cells.append([name, C, f'{(p.argmax(1)==yy).mean():.1%}', f'{ll:.3f}', f'{dt:.1f}'])
+        c_rows = md_table(['data', 'C', 'out-of-fold accuracy', 'log loss', 'seconds'], c_cells).rstrip('\n').splitlines()
 
         out.write_text(f"""# The audit's thresholds (`bench/audit_threshold.py`)
 
@@ -141,10 +143,8 @@ test) of each data set:
         print(out.read_text())
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
-if __name__ == '__main__':
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--n_photos', type=int, default=150)
-    p.add_argument('--out', type=Path, default=REPO/'bench'/'audit_threshold.md')
-    p.add_argument('--png', type=Path, default=REPO/'nbs'/'images'/'audit_threshold.png')
-    a = p.parse_args()
-    main(a.n_photos, out=a.out, png=a.png)
+@call_parse
+def cli(n_photos:int=150, # Photos of the 20% data set to copy seven ways
+        out:str=str(REPO/'bench'/'audit_threshold.md'), # The Markdown report
+        png:str=str(REPO/'nbs'/'images'/'audit_threshold.png')): # The picture of the similarities
+    main(n_photos, out=Path(out), png=Path(png))

@@ -28,4 +28,4 @@ m = load_model(r.out, device='cuda'); files = sorted(str(p) for p in __import__(
 t = time.time(); preds = predict(m, files); print(f'predict on cuda: {len(preds)} images in {time.time()-t:.2f} s, runtime {m.runtime}')
 cam, pred = heatmap(m, files[0]); print('heatmap', cam.shape, pred.label)
 PYEOF
-timeout 420 python3 bench/accuracy.py --data10 .gpudata/data10 --holdout .gpudata/holdout --out "$OUT/accuracy_results.csv" 2>&1 | grep -v Warn | tee "$OUT/accuracy.log"
+timeout 420 python3 bench/accuracy.py --data10 .gpudata/data10 --holdout_dir .gpudata/holdout --out "$OUT/accuracy_results.csv" 2>&1 | grep -v Warn | tee "$OUT/accuracy.log"

@@ -16,7 +16,8 @@ weight decay, TTA, ensembles of cached archs); anything that trains the body (fi
 per seed, mean ± sd, hold-out accuracy mean ± sd. The test and hold-out views are cached once, for all seeds (the
 real measure draws new TTA views per seed), so the spread comes from the training views and the head's start."""
 from __future__ import annotations
-import argparse, statistics, sys, time
+import sys, time
+from types import SimpleNamespace
 from pathlib import Path
 
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -26,6 +27,8 @@ from fastai.vision.learner import create_head, apply_init
 
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import holdout  # noqa: E402  (the same hold-out as the real measure)
+from core import HERE, SEEDS, md_table, mean_sd  # noqa: E402
+from fastcore.script import Param, call_parse  # noqa: E402
 from foodvision_fastai.data import get_data  # noqa: E402
 from foodvision_fastai.dataloaders import foodvision_dls  # noqa: E402
 from foodvision_fastai.layout import read_layout  # noqa: E402
@@ -118,16 +121,15 @@ def screen(caches:dict, archs:list, tta:bool, seeds:list, **kw)->tuple:
         correct.append(int(acc['test'].sum())); hold.append(float(acc['hold'].mean()))
     return correct, hold
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--archs', nargs='+', default=['mobilenet_v2', 'efficientnet_lite0'], help='archs to cache (recipes of other archs are skipped)')
-    p.add_argument('--views', type=int, default=8, help='augmented training passes cached per seed: the most epochs a recipe can have')
-    p.add_argument('--seeds', type=int, nargs='+', default=[1, 2, 3, 4, 5])
-    p.add_argument('--cache', help='folder to keep the features in (reused when there); default: not kept')
-    p.add_argument('--out', default=str(Path(__file__).parent/'head_screen.md'))
-    p.add_argument('--data10', default=str(shared_data()/'pizza_steak_sushi.zip'))
-    p.add_argument('--data20', default=str(shared_data()/'pizza_steak_sushi_20_percent.zip'))
-    a = p.parse_args()
+@call_parse
+def main(archs:Param('Archs to cache (recipes of other archs are skipped)', str, nargs='+')=('mobilenet_v2', 'efficientnet_lite0'),
+         views:int=8, # Augmented training passes cached per seed: the most epochs a recipe can have
+         seeds:Param('Seeds', int, nargs='+')=SEEDS,
+         cache:str=None, # Folder to keep the features in (reused when there); default: not kept
+         out:str=str(HERE/'head_screen.md'), # The Markdown table
+         data10:str=str(shared_data()/'pizza_steak_sushi.zip'), # Training and test photos
+         data20:str=str(shared_data()/'pizza_steak_sushi_20_percent.zip')): # Source of the hold-out
+    a = SimpleNamespace(archs=list(archs), views=views, seeds=list(seeds), cache=cache, out=out, data10=data10, data20=data20)
     d10 = get_data(a.data10, quiet=True)
     hold, caches = holdout(d10, get_data(a.data20, quiet=True)), {}
     for arch in a.archs:
@@ -140,14 +142,11 @@ def main():
     lines = [f'Head-only recipes on cached frozen-body features (`bench/head_screen.py`), seeds {" ".join(map(str, a.seeds))}; '
              f'{n_test} test photos, {n_hold} hold-out photos. Ensemble: the mean of the probabilities of MobileNetV2 and EfficientNet-Lite0. '
              'Epochs 5, lr 2e-3 and fastai\'s head (2 linear layers, 512 units between them) unless the name says otherwise; "linear head": one linear layer; "hidden N": N units between the two.', '',
-             f'| recipe | test correct of {n_test}, per seed | mean ± sd | hold-out acc (mean ± sd) |', '|---|---|---|---|']
+             md_table(['recipe', f'test correct of {n_test}, per seed', 'mean ± sd', 'hold-out acc (mean ± sd)'], []).rstrip()]
     print('\n'.join(lines), flush=True)
     for name, (archs, tta, kw) in RECIPES.items():
         if not set(archs) <= set(caches) or kw.get('epochs', 5) > a.views: continue  # not cached
         c, h = screen(caches, archs, tta, a.seeds, **kw)
-        sd = lambda xs: statistics.stdev(xs) if len(xs)>1 else 0.
-        lines.append(f'| {name} | {" ".join(map(str, c))} | {statistics.mean(c):.1f} ± {sd(c):.1f} | {100*statistics.mean(h):.1f}% ± {100*sd(h):.1f} |')
+        lines.append(md_table([], [[name, ' '.join(map(str, c)), mean_sd(c), mean_sd(h, pct=True)]]).splitlines()[-1])
         print(lines[-1], flush=True)
     Path(a.out).write_text('\n'.join(lines)+'\n')
-
-if __name__ == '__main__': main()

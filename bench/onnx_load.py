@@ -5,8 +5,10 @@
 
 Each load runs in a fresh process (imports not counted); the median of `--reps` processes is printed, in Markdown."""
 from __future__ import annotations
-import argparse, json, shutil, statistics, subprocess, sys, tempfile
+import json, shutil, statistics, subprocess, sys, tempfile
 from pathlib import Path
+from fastcore.script import call_parse
+from core import md_table
 from foodvision_fastai.test_utils import shared_data
 
 CODE = '''
@@ -20,23 +22,19 @@ for _ in range(20): t0 = time.perf_counter(); predict(m, photo); ts.append(time.
 ts.sort(); print(json.dumps(dict(load_s=load, latency_ms=1000*ts[len(ts)//2], runtime=m.runtime)))
 '''
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('run'); p.add_argument('--reps', type=int, default=5)
-    a = p.parse_args()
+@call_parse
+def main(run:str, # A run folder of `foodvision_train`
+         reps:int=5): # Fresh processes per set-up (the median is shown)
     photo = str(sorted((shared_data()/'custom').glob('*.jpeg'))[0])
     old = Path(tempfile.mkdtemp())/'no_onnx'; old.mkdir()
-    for f in ('model.safetensors', 'model.json'): shutil.copy(Path(a.run)/f, old/f)
+    for f in ('model.safetensors', 'model.json'): shutil.copy(Path(run)/f, old/f)
     cfg = json.loads((old/'model.json').read_text()); cfg.pop('onnx', None); (old/'model.json').write_text(json.dumps(cfg))
     res = {}
-    for name, folder in (('saved model.onnx', Path(a.run)), ('exported at load time', old)):
-        runs = [json.loads(subprocess.run([sys.executable, '-c', CODE, str(folder), photo], capture_output=True, text=True, check=True).stdout.splitlines()[-1])
-                for _ in range(a.reps)]
-        res[name] = runs
+    for name, folder in (('saved model.onnx', Path(run)), ('exported at load time', old)):
+        res[name] = [json.loads(subprocess.run([sys.executable, '-c', CODE, str(folder), photo], capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+                     for _ in range(reps)]
     shutil.rmtree(old.parent)
-    print(f"| model files | load_model (s, median of {a.reps}) | one photo to probabilities (ms, median) | runtime |\n|---|---|---|---|")
-    for name, runs in res.items():
-        print(f"| {name} | {statistics.median(r['load_s'] for r in runs):.3f} | {statistics.median(r['latency_ms'] for r in runs):.1f} | {runs[0]['runtime']} |")
-    print(f"\nmodel.onnx: {(Path(a.run)/'model.onnx').stat().st_size/1e6:.1f} MB")
-
-if __name__ == '__main__': main()
+    med = statistics.median
+    print(md_table(['model files', f'load_model (s, median of {reps})', 'one photo to probabilities (ms, median)', 'runtime'],
+                   [[name, f"{med(r['load_s'] for r in rs):.3f}", f"{med(r['latency_ms'] for r in rs):.1f}", rs[0]['runtime']] for name, rs in res.items()]))
+    print(f"model.onnx: {(Path(run)/'model.onnx').stat().st_size/1e6:.1f} MB")

@@ -24,12 +24,14 @@ The report is rewritten after every run, so a benchmark cut short still leaves t
 from __future__ import annotations
 import time
 T_START = time.perf_counter()  # a child's import time counts from here: only the standard library comes first
-import argparse, json, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, warnings
+import json, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, warnings
+from types import SimpleNamespace
 from datetime import datetime
 from pathlib import Path
 
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated')  # printed by every fastai import
 HERE = Path(__file__).resolve().parent
+from fastcore.script import Param, call_parse
 from foodvision_fastai.test_utils import shared_data
 SHARED = shared_data()  # $FOODVISION_SHARED, else ../shared/data beside the checkout
 CONFIGS = os.environ.get('FOODVISION_BENCH_CONFIGS', 'ref,ours').split(',')  # set by --configs; children inherit it
@@ -235,23 +237,22 @@ def copies(src:Path, dest:Path, k:int)->Path:
             except OSError: shutil.copyfile(f, t)
     return dest
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--quick', action='store_true', help='smoke test: 1 rep, 1 epoch, 10%% data only, no scaling')
-    p.add_argument('--full', action='store_true', help='the whole protocol: --reps runs on both sets, and --scale')
-    p.add_argument('--reps', type=int, default=3, help='repetitions on the 10%% set (figures are medians)')
-    p.add_argument('--reps20', type=int, default=1, help='repetitions on the 20%% set (--full: as --reps)')
-    p.add_argument('--scale', action='store_true', help='also 1 epoch on x4 and x8 copies of the 20%% set')
-    p.add_argument('--epochs', type=int, default=5)
-    p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='cpu hides CUDA from the runs')
-    p.add_argument('--out', default=str(HERE/'results.md'), help='Markdown report; the raw figures go beside it as .json')
-    p.add_argument('--data10', default=os.environ.get('FOODVISION_DATA') or str(SHARED/'pizza_steak_sushi.zip'))
-    p.add_argument('--data20', default=os.environ.get('FOODVISION_DATA20') or str(SHARED/'pizza_steak_sushi_20_percent.zip'))
-    p.add_argument('--scale-epochs', type=int, default=1)
-    p.add_argument('--target', type=float, default=0.9, help='test accuracy for the time-to-accuracy column')
-    p.add_argument('--configs', default=','.join(CONFIGS), help="set-ups to run, of ref, ours, ours-ref (default: ref,ours, which fits in 10 minutes)")
-    p.add_argument('--child', help=argparse.SUPPRESS)
-    args = p.parse_args()
+@call_parse
+def main(quick:bool=False, # Smoke test: 1 rep, 1 epoch, 10% data only, no scaling
+         full:bool=False, # The whole protocol: `reps` runs on both sets, and `scale`
+         reps:int=3, # Repetitions on the 10% set (figures are medians)
+         reps20:int=1, # Repetitions on the 20% set (`full`: as `reps`)
+         scale:bool=False, # Also 1 epoch on x4 and x8 copies of the 20% set
+         epochs:int=5, # Epochs of each run
+         device:Param('cpu hides CUDA from the runs', str, choices=['auto', 'cpu', 'cuda'])='auto',
+         out:str=str(HERE/'results.md'), # Markdown report; the raw figures go beside it as .json
+         data10:str=os.environ.get('FOODVISION_DATA') or str(SHARED/'pizza_steak_sushi.zip'), # The 10% data
+         data20:str=os.environ.get('FOODVISION_DATA20') or str(SHARED/'pizza_steak_sushi_20_percent.zip'), # The 20% data
+         scale_epochs:int=1, # Epochs of the scaling runs
+         target:float=0.9, # Test accuracy for the time-to-accuracy column
+         configs:str=','.join(CONFIGS), # Set-ups to run, of ref, ours, ours-ref (default: ref,ours, which fits in 10 minutes)
+         child:str=None): # (internal) the JSON spec of one child run
+    args = SimpleNamespace(**{k: v for k, v in locals().items()})
     if not args.child:
         bad = set(args.configs.split(',')) - set(DESCRIBE)
         if bad or not args.configs.startswith('ref'): sys.exit(f"error: --configs must start with ref and name only {', '.join(DESCRIBE)}")
@@ -313,5 +314,3 @@ def main():
         save()
         print('\n' + out.read_text())
     finally: shutil.rmtree(work, ignore_errors=True)
-
-if __name__ == '__main__': main()
