@@ -12,9 +12,10 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 # %% auto #0
-__all__ = ['REPORT_PNGS', 'RUN_FILES', 'FoodVisionError', 'cli_errors', 'make_dir', 'atomic_path', 'atomic_dir', 'write_json',
-           'save_figure', 'read_metrics', 'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials', 'folder_lock',
-           'printable', 'user_path', 'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out', 'run_folder']
+__all__ = ['REPORT_PNGS', 'RUN_FILES', 'FoodVisionError', 'cli_errors', 'write_error', 'make_dir', 'atomic_path', 'atomic_dir',
+           'write_json', 'save_figure', 'read_metrics', 'write_metrics', 'add_metrics', 'sha256sum', 'remove_partials',
+           'folder_lock', 'printable', 'user_path', 'cache_dir', 'brief', 'default_out', 'check_outside', 'check_out',
+           'run_folder']
 
 # %% ../nbs/00_core.ipynb #1a35949c
 class FoodVisionError(ValueError):
@@ -43,7 +44,10 @@ def _disk_full(e:BaseException, folder:Path)->bool:
     try: return isinstance(e, RuntimeError) and shutil.disk_usage(folder).free < 1<<20  # torch's writer says no more
     except OSError: return False
 
-def _write_error(e:OSError|RuntimeError, path:Path)->FoodVisionError:
+def write_error(e:OSError|RuntimeError, # What writing raised
+                path:Path, # What was being written
+               )->FoodVisionError:
+    "The one line a user gets when something of ours cannot be written: a full disk says so, anything else names the error."
     if _disk_full(e, path.parent if path.parent.exists() else Path('.')):
         return FoodVisionError(f"no space left on the device to write {path}; free some space, or write elsewhere (--out), and run again")
     return FoodVisionError(f"cannot write {path} ({getattr(e, 'strerror', None) or e}); choose a place you can write to")
@@ -54,7 +58,7 @@ def make_dir(path:Path|str, # Folder to create, with its parents; fine if it exi
     "`path`, created if needed; a `FoodVisionError` naming it if it cannot be."
     path = Path(path)
     try: path.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise _write_error(e, path) from None
+    except OSError as e: raise write_error(e, path) from None
     return path
 
 # %% ../nbs/00_core.ipynb #479c9d82
@@ -69,7 +73,7 @@ def atomic_path(dest:Path|str, # Final path; only ever holds a complete file
     dest = Path(dest)
     make_dir(dest.parent)
     try: fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.partial')
-    except OSError as e: raise _write_error(e, dest) from None
+    except OSError as e: raise write_error(e, dest) from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -77,7 +81,7 @@ def atomic_path(dest:Path|str, # Final path; only ever holds a complete file
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     except (OSError, RuntimeError) as e:
-        if _disk_full(e, dest.parent): raise _write_error(e, dest) from None
+        if _disk_full(e, dest.parent): raise write_error(e, dest) from None
         raise
     finally:
         if tmp.exists(): tmp.unlink()
@@ -92,14 +96,14 @@ def atomic_dir(dest:Path|str, # Final folder, missing or empty; only ever holds 
     if dest.is_dir() and any(dest.iterdir()): raise FoodVisionError(f"{dest} is not empty; give a new or empty folder (its files are left as they are)")
     make_dir(dest.parent)
     try: tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.partial'))
-    except OSError as e: raise _write_error(e, dest) from None
+    except OSError as e: raise write_error(e, dest) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # not mkdtemp's 0700
         try: os.replace(tmp, dest)  # atomic, onto a missing or empty folder only
         except OSError as e:
             if e.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR): raise FoodVisionError(f"{dest} was filled by something else while it was written; give a new or empty folder") from None
-            raise _write_error(e, dest) from None
+            raise write_error(e, dest) from None
     finally:
         if tmp.exists(): shutil.rmtree(tmp)
 
@@ -168,7 +172,7 @@ def folder_lock(folder:Path|str, # Folder to hold for this process
     lock = FileLock(Path(folder)/'.lock', timeout=0)
     try: lock.acquire()
     except Timeout: raise FoodVisionError(f"{folder} is in use by another run, which is writing there now; wait for it to finish, or choose another --out") from None
-    except OSError as e: raise _write_error(e, Path(folder)/'.lock') from None
+    except OSError as e: raise write_error(e, Path(folder)/'.lock') from None
     try: yield Path(folder)
     finally: lock.release()
 

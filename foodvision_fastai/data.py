@@ -14,7 +14,7 @@ from fastcore.basics import ifnone
 from fastcore.net import urlopen
 from fastai.data.external import fastai_path
 
-from .core import FoodVisionError, sha256sum, make_dir, _write_error, atomic_path, write_json, user_path, cache_dir
+from .core import FoodVisionError, sha256sum, make_dir, write_error, atomic_path, write_json, user_path, cache_dir
 from .layout import read_layout, dataset_root, class_dirs
 
 # %% auto #0
@@ -43,7 +43,7 @@ def extract_zip(zip_path:Path|str, # A zip of a folder data set
             if any(zi.flag_bits & 0x1 for zi in z.infolist()): raise FoodVisionError(f"{zip_path} is password-protected; unzip it yourself and pass the folder")
             try: z.extractall(tmp)
             except (zipfile.BadZipFile, EOFError, OSError) as e:
-                if getattr(e, 'errno', None) is not None: raise _write_error(e, dest) from None  # the cache's disk, not the zip
+                if getattr(e, 'errno', None) is not None: raise write_error(e, dest) from None  # the cache's disk, not the zip
                 raise FoodVisionError(f"{zip_path} is damaged ({e}); download it again") from None
         root = dataset_root(tmp)  # the one top folder a zip of a folder adds, if any
         try: read_layout(root)
