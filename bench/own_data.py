@@ -22,6 +22,7 @@ from core import HERE, machine, md_table, mean_sd, command_line, time_command, w
 from foodvision_fastai.models import ensure_weights
 from foodvision_fastai.test_utils import shared_data
 
+LAYOUTS = ('folder', 'csv', 'csv_split')  # csv_split: the CSV with a split column, so that both tools validate on val/'s photos
 KEPT = '## Notes'  # from this heading on, the report is written by hand (the reading of the figures, then the history) and kept
 
 def unpack(zip_path:Path, dest:Path)->Path:
@@ -29,13 +30,13 @@ def unpack(zip_path:Path, dest:Path)->Path:
     with zipfile.ZipFile(zip_path) as z: z.extractall(dest)
     return dest
 
-def kaggle_csv(src:Path, dest:Path)->Path:
-    "`src`'s photos (all splits) in one flat `dest/train/`, labelled by `dest/Training_set.csv` (`filename,label`), as Kaggle ships them."
+def kaggle_csv(src:Path, dest:Path, split:bool=False)->Path:
+    "`src`'s photos (all splits) in one flat `dest/train/`, labelled by `dest/Training_set.csv` (`filename,label`, and `split`: valid for `val/`'s photos), as Kaggle ships them."
     (dest/'train').mkdir(parents=True)
-    rows = ['filename,label']
+    rows = ['filename,label' + (',split' if split else '')]
     for p in sorted(src.rglob('*.JPEG')):
         name = p.name if not (dest/'train'/p.name).exists() else f'{p.parts[-3]}_{p.name}'  # one name in two splits
-        shutil.copy(p, dest/'train'/name); rows.append(f'{name},{p.parent.name}')
+        shutil.copy(p, dest/'train'/name); rows.append(f'{name},{p.parent.name}' + (f",{'valid' if p.parts[-3]=='val' else 'train'}" if split else ''))
     (dest/'Training_set.csv').write_text('\n'.join(rows) + '\n')
     return dest
 
@@ -48,7 +49,7 @@ def torch_home(dest:Path)->Path:
 
 def commands(tool:str, layout:str, data:Path, seed:int, run:Path)->list:
     if tool=='ours': return [Path(sys.executable).with_name('foodvision_train'), '--data', data, '--seed', seed, '--out', run]
-    csv = ['--csv', 'Training_set.csv', '--folder', 'train'] if layout=='csv' else []
+    csv = ['--csv', 'Training_set.csv', '--folder', 'train'] + (['--split_col', 'split'] if layout=='csv_split' else []) if layout.startswith('csv') else []
     return [sys.executable, HERE/'fastai_book.py', data, *csv, '--seed', seed]
 
 def accuracy(tool:str, r:dict, run:Path)->float:
@@ -80,14 +81,14 @@ def report(res:dict, zip_path:Path)->str:
     if runs:
         L += ['## Summary', '', md_table(['layout', 'tool', 'runs', 'accuracy (mean ± sd)', 'seconds (mean ± sd)'],
               [[lay, tool, len(rs), mean_sd([r['accuracy'] for r in rs], pct=True), mean_sd([r['seconds'] for r in rs], digits=0)]
-               for lay in ('folder', 'csv') for tool in ('ours', 'fastai')
+               for lay in LAYOUTS for tool in ('ours', 'fastai')
                if (rs := [r for r in runs if r['layout']==lay and r['tool']==tool])]),
               '## Every run', '', md_table(['layout', 'tool', 'seed', 'accuracy', 'seconds', 'load after'],
               [[r['layout'], r['tool'], r['seed'], f"{r['accuracy']:.1%}", f"{r['seconds']:.0f}", f"{r['load']:.1f}"] for r in runs])]
     return '\n'.join(L)
 
 @call_parse
-def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('folder', 'csv'),
+def main(layouts:Param('Layouts to measure: folder, csv, csv_split', str, nargs='+')=LAYOUTS,
          seeds:Param('Seeds', int, nargs='+')=(1, 2, 3),
          tools:Param('Tools: ours, fastai', str, nargs='+')=('ours', 'fastai'),
          data:str=None, # The zip (default: imagenette_mini.zip of the shared data)
@@ -104,7 +105,7 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
     tmp = Path(tempfile.mkdtemp(prefix='own_data-'))
     try:
         folder = unpack(zip_path, tmp/'folder')
-        datas = {'folder': folder, 'csv': kaggle_csv(folder, tmp/'csv')}
+        datas = {'folder': folder, 'csv': kaggle_csv(folder, tmp/'csv'), 'csv_split': kaggle_csv(folder, tmp/'csv_split', split=True)}
         env = dict(TORCH_HOME=str(torch_home(tmp/'torch')))
         for lay in layouts:
             for seed in seeds:
@@ -114,7 +115,7 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
                     run = tmp/'runs'/f'{tool}-{lay}-{seed}'
                     r = time_command(commands(tool, lay, datas[lay], seed, run), env=env)
                     if r['rc']:
-                        if tool=='ours' and r['rc']==2 and lay=='csv':  # our clear refusal: the layout is not read yet
+                        if tool=='ours' and r['rc']==2 and lay.startswith('csv'):  # our clear refusal: the layout is not read yet
                             res['skipped'][lay] = f"`foodvision_train` refused it (exit 2): {error_line(r)}"
                             print(f'{lay}: skipped: {error_line(r)}', flush=True); break
                         sys.exit(f"{tool} on {lay}, seed {seed} failed (exit {r['rc']}):\n{r['stderr'][-3000:]}")
@@ -122,7 +123,7 @@ def main(layouts:Param('Layouts to measure: folder, csv', str, nargs='+')=('fold
                     res['runs'].append(row); print(row, flush=True)
                     out.with_suffix('.json').write_text(json.dumps(res, indent=1))
                     shutil.rmtree(run, ignore_errors=True)
-        res['runs'].sort(key=lambda r: (['folder', 'csv'].index(r['layout']), r['seed'], r['tool']!='ours'))
+        res['runs'].sort(key=lambda r: (LAYOUTS.index(r['layout']), r['seed'], r['tool']!='ours'))
         out.with_suffix('.json').write_text(json.dumps(res, indent=1))
         write_report(out, report(res, zip_path), keep_from=KEPT)
     finally: shutil.rmtree(tmp, ignore_errors=True)
