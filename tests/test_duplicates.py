@@ -1,7 +1,7 @@
 """Byte-identical photos and leakage between splits (issue 33, requirement 4), on data sets made from the real photos:
 copies across splits are reported and written to the run's duplicates.csv, a `valid_pct` split keeps copies on one side,
 and the content hashes are cached so that a second run reads no photo again."""
-import csv, json, shutil, time, zipfile
+import csv, json, shutil, zipfile
 from pathlib import Path
 import pytest
 from foodvision_fastai.test_utils import run_cli, tree_state
@@ -99,15 +99,3 @@ def test_overwrite_sets_aside_duplicates_csv(tmp_path):
     (out/'duplicates.csv').write_text('group,split,label,path\n'); (out/'notes.txt').write_text('mine')
     with run_folder(out, clean=True, replace=True): assert not (out/'duplicates.csv').exists()
     assert not (out/'duplicates.csv').exists() and (out/'notes.txt').read_text() == 'mine'
-
-def test_hashing_time_300_photos(shared, tmp_path):
-    "Measured, not asserted: hashing the 300 photos of pizza_steak_sushi.zip, cold and from the cache (beside data_fingerprint, which reads every byte)."
-    from foodvision_fastai.duplicates import content_hashes
-    from foodvision_fastai.layout import data_fingerprint
-    _photos(shared, tmp_path)
-    files, cache = sorted((tmp_path/'src').rglob('*.jpg')), tmp_path/'hashes.json'
-    t0 = time.perf_counter(); cold = content_hashes(files, cache); t1 = time.perf_counter(); warm = content_hashes(files, cache); t2 = time.perf_counter()
-    data_fingerprint(tmp_path/'src'); t3 = time.perf_counter()
-    assert (len(files), cold.read, warm.read) == (300, 300, 0)
-    print(f"\nhashing {len(files)} photos ({sum(f.stat().st_size for f in files)/1e6:.1f} MB): cold {1e3*(t1-t0):.0f} ms, cached {1e3*(t2-t1):.0f} ms; "
-          f"data_fingerprint {1e3*(t3-t2):.0f} ms")
