@@ -1,16 +1,27 @@
 """Shared fixtures. The real data comes from ../shared/data (`$FOODVISION_SHARED`); FoodVision Mini on it is trained once
-per test session and shared by every test that needs a real model: CI's setup command trains it and passes its folder in
-`$FOODVISION_RUN`, and without that the first test that asks trains it here, as a user would, with `foodvision_train`.
+and shared by every test that needs a real model: the README's setup command trains it, and the tests use that run (the
+folder in `$FOODVISION_RUN`, else the newest default run in `foodvision_runs/` made after the package's code last changed);
+without one, the first test that asks trains it here, as a user would, with `foodvision_train`.
 `page` is a headless Chromium that may only talk to loopback, for the demo's and the docs' pages."""
 import json, os
 from pathlib import Path
 from urllib.parse import urlparse
 import pytest
 from foodvision_fastai.models import DEFAULT_ARCH
-from foodvision_fastai.test_utils import shared_data, run_cli
+from foodvision_fastai.test_utils import shared_data, run_cli, tree_state
 from foodvision_fastai.options import default_epochs
 
 RUN_ENV = 'FOODVISION_RUN'
+ROOT = Path(__file__).resolve().parents[1]
+
+def is_default_run(m:dict)->bool: return m['n_test']==75 and m['settings']['arch']==DEFAULT_ARCH and m['options']['epochs']==default_epochs(DEFAULT_ARCH)
+
+def setup_run()->Path|None:
+    "The newest run of the README's setup command (`foodvision_train` with the defaults, into `foodvision_runs/`), if it is newer than the package's code."
+    import foodvision_fastai
+    code = max(p.stat().st_mtime for p in Path(foodvision_fastai.__file__).parent.glob('*.py'))
+    for m in sorted((ROOT/'foodvision_runs').glob('*/metrics.json'), key=lambda p: p.stat().st_mtime, reverse=True):
+        if m.stat().st_mtime > code and is_default_run(json.loads(m.read_text())): return m.parent
 
 @pytest.fixture(scope='session', autouse=True)
 def isolated_fastai_home(tmp_path_factory):
@@ -29,16 +40,20 @@ def shared():
 
 @pytest.fixture(scope='session')
 def mini_run(shared, tmp_path_factory)->Path:
-    "The folder of a `foodvision_train` run with the defaults on the real 10% data (model, metrics.json, PNGs)."
+    "The folder of a `foodvision_train` run with the defaults on the real 10% data (model, metrics.json, PNGs); a setup run is left as it was."
     if os.environ.get(RUN_ENV):
         run = Path(os.environ[RUN_ENV])
-        m = json.loads((run/'metrics.json').read_text())
-        assert m['n_test']==75 and m['settings']['arch']==DEFAULT_ARCH and m['options']['epochs']==default_epochs(DEFAULT_ARCH), f"{run} is not a default run on the 10% data"
-        return run
+        assert is_default_run(json.loads((run/'metrics.json').read_text())), f"{run} is not a default run on the 10% data"
+    else: run = setup_run()
+    if run:
+        before = tree_state(run)
+        yield run
+        assert tree_state(run) == before, f'the tests changed the setup run in {run}'
+        return
     run = tmp_path_factory.mktemp('runs')/'mini'
     r = run_cli('foodvision_train', '--data', shared/'pizza_steak_sushi.zip', '--out', run, '--quiet', timeout=1200)
     assert r.returncode == 0, r.stderr[-3000:]
-    return run
+    yield run
 
 @pytest.fixture(scope='session')
 def mini_metrics(mini_run)->dict: return json.loads((mini_run/'metrics.json').read_text())
