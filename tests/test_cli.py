@@ -129,15 +129,18 @@ def killed(small):
         out = small.tmp/f'run {sig}'
         runs[sig] = (out, start(['foodvision_train', '--data', small.data, '--epochs', EPOCHS_KILLED, '--out', out, *SMALL], small.tmp/'logs killed', sig))
     t0, pending = time.monotonic(), set(runs)
-    while pending and time.monotonic()-t0 < 400:
-        for sig in list(pending):
-            out, r = runs[sig]
-            if (out/'checkpoint.pth').exists():
-                if sig == 'SIGTERM' and r.proc.poll() is None:
-                    busy = call_command(foodvision_train, '--data', small.data, '--epochs', 1, '--out', out, '--overwrite', *SMALL)
-                r.proc.send_signal(getattr(signal, sig)); pending.discard(sig)
-            elif r.proc.poll() is not None: pending.discard(sig)
-        time.sleep(0.1)
+    try:
+        while pending and time.monotonic()-t0 < 400:
+            for sig in list(pending):
+                out, r = runs[sig]
+                if (out/'checkpoint.pth').exists():
+                    if sig == 'SIGTERM' and r.proc.poll() is None:
+                        busy = call_command(foodvision_train, '--data', small.data, '--epochs', 1, '--out', out, '--overwrite', *SMALL)
+                    r.proc.send_signal(getattr(signal, sig)); pending.discard(sig)
+                elif r.proc.poll() is not None: pending.discard(sig)
+            time.sleep(0.1)
+    finally:
+        for sig in pending: runs[sig][1].proc.kill()  # not stopped as planned (or the check in between raised): no run is left training
     res = {sig: SimpleNamespace(out=out, **vars(finish(r, 120))) for sig, (out, r) in runs.items()}
     return res | {'busy': busy}
 
