@@ -58,7 +58,7 @@ def server():
             else:
                 self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
     srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler); srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True); t.start()
+    t = threading.Thread(target=srv.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True); t.start()  # shut down in 0.05 s, not 0.5
     try: yield SimpleNamespace(url=f'http://127.0.0.1:{srv.server_address[1]}', routes=routes, hits=hits, bodies=bodies)
     finally:
         srv.shutdown(); srv.server_close(); t.join(10)
@@ -213,14 +213,15 @@ def test_real_data_layouts_as_zips_through_the_commands(real_layouts, tmp_path):
     "Each re-arranged layout zipped: the same splits come out of the zip, and the demo takes its examples from it; the training command takes a zip of class folders."
     from foodvision_fastai.layout import read_layout
     from foodvision_fastai.demo import demo_examples
-    from foodvision_fastai.test_utils import zip_folder, run_cli
+    from foodvision_fastai.test_utils import zip_folder, call_command
+    from foodvision_fastai.cli import foodvision_train
     for name, folder in real_layouts.items():
         z = zip_folder(folder, tmp_path/f"{name.replace('/', '_').replace(' ', '_')}.zip")
         assert read_layout(get_data(z, quiet=True)).counts() == read_layout(folder).counts(), name
         assert len([e for e in demo_examples(z) if 'pizza-dad' not in str(e)]) == 3, name  # one example per class
     from foodvision_fastai.test_utils import make_dataset  # the command on generated photos: CI trains on the real data once
     z = zip_folder(make_dataset(tmp_path/'gen', n_train=5, n_test=0)/'train', tmp_path/'gen.zip')  # layout 3: class folders
-    r = run_cli('foodvision_train', '--data', z, '--epochs', 1, '--size', 32, '--bs', 4, '--out', tmp_path/'run', '--quiet')
-    assert r.returncode == 0 and 'valid accuracy' in r.stdout and 'no test set' in r.stdout, r.stdout + r.stderr[-2000:]
+    r = call_command(foodvision_train, '--data', z, '--epochs', 1, '--size', 32, '--bs', 4, '--out', tmp_path/'run', '--quiet')
+    assert r.rc == 0 and 'valid accuracy' in r.stdout and 'no test set' in r.stdout, r.stdout + r.stderr[-2000:]
     m = json.loads((tmp_path/'run'/'metrics.json').read_text())
     assert (m['n_train'], m['n_valid'], m['n_test']) == (12, 3, None), m['splits']

@@ -1,11 +1,13 @@
 """FoodVision Mini end to end on the real data: the accuracy bar, the saved files and pictures, the safe export and the
-standalone ONNX program in fresh processes, a folder of photos to CSV."""
+standalone ONNX program in fresh processes, a folder of photos to CSV. The commands run in this process with `call_command`
+(the console script's own path, exit code, stdout and stderr): the console scripts' processes are test_cli.py's."""
 import csv, json, subprocess, sys, textwrap
 from pathlib import Path
 import torch
 from PIL import Image
 from foodvision_fastai.models import DEFAULT_ARCH, get_arch
-from foodvision_fastai.test_utils import run_cli
+from foodvision_fastai.test_utils import call_command
+from foodvision_fastai.cli import foodvision_predict
 from foodvision_fastai.options import default_epochs
 
 def test_default_bar(mini_metrics):
@@ -53,11 +55,12 @@ def test_safe_export_in_fresh_process_without_network(mini_run, shared, tmp_path
 
 def test_predict_cli_on_custom_photo(mini_run, shared):
     photo = shared/'custom'/'04-pizza-dad.jpeg'
-    r = run_cli('foodvision_predict', photo, '--model', mini_run)
-    assert r.returncode == 0, r.stderr
+    r = call_command(foodvision_predict, photo, '--model', mini_run)
+    assert r.rc == 0, r.stderr
     header, row = r.stdout.strip().splitlines()
     assert header.split() == ['image', 'class', 'prob'] and row.split()[1] == 'pizza', r.stdout
-    r = run_cli('foodvision_predict', photo, '--model', mini_run, '--json')
+    r = call_command(foodvision_predict, photo, '--model', mini_run, '--json')
+    assert r.rc == 0, r.stderr
     (p,) = json.loads(r.stdout)
     assert p['label'] == 'pizza' and abs(sum(p['probs'].values()) - 1) < 1e-5 and p['prob'] == max(p['probs'].values())
 
@@ -91,8 +94,8 @@ def test_predict_a_folder_to_csv(mini_run, shared, tmp_path):
     from foodvision_fastai.data import get_data
     test = get_data(shared/'pizza_steak_sushi.zip', quiet=True)/'test'
     (tmp_path/'notes.jpg').write_text('not a photo')
-    r = run_cli('foodvision_predict', test, tmp_path/'notes.jpg', '--model', mini_run, '--csv', tmp_path/'preds.csv', '--topk', 2)
-    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == 'error: 1 of 76 image(s) could not be classified; see the ERROR rows', r.stderr[-2000:]
+    r = call_command(foodvision_predict, test, tmp_path/'notes.jpg', '--model', mini_run, '--csv', tmp_path/'preds.csv', '--topk', 2)
+    assert r.rc == 2 and r.stderr.strip().splitlines()[-1] == 'error: 1 of 76 image(s) could not be classified; see the ERROR rows', r.stderr[-2000:]
     rows = list(csv.DictReader(open(tmp_path/'preds.csv', encoding='utf-8')))
     assert list(rows[0]) == ['image', 'label', 'prob', 'class1', 'prob1', 'class2', 'prob2', 'error']
     assert len(rows) == 76 and sorted(r['image'] for r in rows[:75]) == sorted(map(str, test.rglob('*.jpg')))
