@@ -1,7 +1,9 @@
 """`foodvision_audit` as a user runs it, on a copy of the course's real 10% data with problems planted in it: test photos
 copied into train/ under new names, smaller re-encoded copies of others, training photos moved into the wrong class
-folder, a cut-off JPEG and a screenshot. The audit must find them, write what it says, and leave the data as it was.
-(The options' errors are tried in-process in the cli notebook; the method is explained in nbs/12a_audit.ipynb.)"""
+folder, a cut-off JPEG and a screenshot. The audit must find them, write what it says, and leave the data as it was. The command runs in this process through its
+own argument parsing and error handling (`call_command`, as the console script does); the console script runs in its own
+process where the process is the point: Ctrl-C. (The options' errors are tried in-process in the cli notebook; the method
+is explained in nbs/12a_audit.ipynb.)"""
 from __future__ import annotations
 import os, shutil, signal, subprocess, sys, time
 from pathlib import Path
@@ -13,16 +15,10 @@ from PIL import Image, ImageDraw
 
 from foodvision_fastai.data import get_data
 from foodvision_fastai.layout import read_layout
-from foodvision_fastai.test_utils import tree_state
+from foodvision_fastai.cli import foodvision_audit
+from foodvision_fastai.test_utils import tree_state, call_command
 
 CLASSES = ('pizza', 'steak', 'sushi')
-
-def audit_cli(*args, timeout:float=900)->subprocess.CompletedProcess:
-    "The `foodvision_audit` console script; where this environment was installed before the command existed, its entry point."
-    script = Path(sys.executable).parent/'foodvision_audit'
-    cmd = [str(script)] if script.exists() else [sys.executable, '-c', 'import sys; from foodvision_fastai.launch import foodvision_audit as f; '
-                                                 'sys.argv[0] = "foodvision_audit"; sys.exit(f())']
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
 
 def plant(data:Path)->SimpleNamespace:
     "Plant the problems in the data set at `data`; returns where they are."
@@ -51,8 +47,8 @@ def audited(shared, tmp_path_factory):
     shutil.copytree(get_data(shared/'pizza_steak_sushi.zip', quiet=True), data)
     planted = plant(data)
     before = tree_state(data)
-    r = audit_cli('--data', data, '--out', tmp/'out', '--fix', tmp/'labels.csv', '--quiet')
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = call_command(foodvision_audit, '--data', data, '--out', tmp/'out', '--fix', tmp/'labels.csv', '--quiet')
+    assert r.rc == 0, r.stderr[-3000:]
     df = pd.read_csv(tmp/'out'/'audit.csv', keep_default_na=False)
     return SimpleNamespace(tmp=tmp, data=data, planted=planted, before=before, r=r, df=df, rows=lambda kind: df[df.kind==kind])
 
@@ -101,18 +97,23 @@ def test_fix_csv_trains_as_labels(audited):
     assert set(lay.counts()) == {'train', 'test'}
 
 def test_bad_input_is_one_line(tmp_path):
-    r = audit_cli('--data', tmp_path/'missing', '--out', tmp_path/'out', timeout=300)
-    assert r.returncode == 2 and r.stderr.strip().count('\n') == 0 and r.stderr.startswith('error: ') and 'missing' in r.stderr, r.stderr[-2000:]
+    r = call_command(foodvision_audit, '--data', tmp_path/'missing', '--out', tmp_path/'out')
+    assert r.rc == 2 and r.stderr.strip().count('\n') == 0 and r.stderr.startswith('error: ') and 'missing' in r.stderr, r.stderr[-2000:]
     assert not (tmp_path/'out').exists()
 
 def test_ctrl_c_is_one_line(shared, tmp_path):
-    "Ctrl-C while it reads the photos (or still imports): exit code 130, one line, within seconds, and no output folder."
+    """The console script, Ctrl-C while it reads the photos: exit code 130, one line, within seconds, and no output folder.
+    It unpacks the zip into a fastai home of its own; once the data set is in place (the imports done, 600 photos to read), Ctrl-C."""
     script = Path(sys.executable).parent/'foodvision_audit'
     cmd = [str(script)] if script.exists() else [sys.executable, '-c', 'import sys; from foodvision_fastai.launch import foodvision_audit as f; sys.exit(f())']
+    home = tmp_path/'fastai_home'
     p = subprocess.Popen(cmd + ['--data', str(shared/'pizza_steak_sushi_20_percent.zip'), '--out', str(tmp_path/'out'), '--quiet'],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(12)
-    assert p.poll() is None, 'still running after 12 s: the imports and 600 photos take longer than that on 2 cores'
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, FASTAI_HOME=str(home)),
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    unpacked = lambda: [d for d in home.glob('data/pizza_steak_sushi_20_percent-*') if not d.name.endswith('.partial')]
+    start = time.monotonic()
+    while not unpacked() and p.poll() is None and time.monotonic()-start < 300: time.sleep(0.1)
+    assert unpacked() and p.poll() is None, (p.poll(), list(home.rglob('*'))[:5])
     t = time.monotonic(); p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and err.strip() == 'interrupted', (p.returncode, err[-2000:])

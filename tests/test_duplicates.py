@@ -4,7 +4,8 @@ and the content hashes are cached so that a second run reads no photo again."""
 import csv, json, shutil, zipfile
 from pathlib import Path
 import pytest
-from foodvision_fastai.test_utils import run_cli, tree_state
+from foodvision_fastai.cli import foodvision_train
+from foodvision_fastai.test_utils import call_command, tree_state
 
 CLASSES = ('pizza', 'steak', 'sushi')
 
@@ -31,11 +32,11 @@ def data(shared, tmp_path_factory)->Path: return copies_data(shared, tmp_path_fa
 
 @pytest.fixture(scope='module')
 def run(data, tmp_path_factory):
-    "One `foodvision_train --epochs 1` on the data with copies, validating on 25% of train."
+    "One `foodvision_train --epochs 1` on the data with copies, validating on 25% of train: the command in this process (`call_command`, its own parsing and output)."
     out, before = tmp_path_factory.mktemp('dups_run')/'run', tree_state(data)
-    r = run_cli('foodvision_train', '--data', data, '--valid_pct', 0.25, '--epochs', 1, '--arch', 'mobilenet_v2', '--size', 32, '--bs', 4,
-                '--n_preds', 4, '--out', out, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = call_command(foodvision_train, '--data', data, '--valid_pct', 0.25, '--epochs', 1, '--arch', 'mobilenet_v2', '--size', 32, '--bs', 4,
+                     '--n_preds', 4, '--out', out)
+    assert r.rc == 0, r.stderr[-3000:]
     assert tree_state(data) == before, 'the data set was changed'
     return out, r
 

@@ -1,14 +1,17 @@
-"""An ensemble as a user meets it, each command in its own process: `foodvision_train --arch a+b` trains the members and
-saves one model, which `foodvision_predict` and the standalone ONNX program (no PyTorch) use as they use any model, with
-the same probabilities. The in-process behaviour (the average, the members' folders, refused options) is checked in
-the ensemble notebook."""
+"""An ensemble as a user meets it: `foodvision_train --arch a+b` trains the members and saves one model, which
+`foodvision_predict` and the standalone ONNX program (no PyTorch) use as they use any model, with the same probabilities.
+The commands run in this process through their own argument parsing and error handling (`call_command`, as the console
+script does; the console scripts' own processes are tested in test_cli.py); the standalone program runs in a process
+without PyTorch, which is its point. One ensemble is trained for the module; the tests that change a run work on a copy.
+The in-process behaviour (the average, the members' folders, refused options) is checked in the ensemble notebook."""
 from __future__ import annotations
 import json, shutil, subprocess, sys, textwrap
 
 import pytest
 import torch
 
-from foodvision_fastai.test_utils import make_dataset, run_cli
+from foodvision_fastai.cli import foodvision_train, foodvision_predict
+from foodvision_fastai.test_utils import make_dataset, call_command
 
 ARCH = 'mobilenet_v2+efficientnet_lite0'
 
@@ -16,8 +19,8 @@ ARCH = 'mobilenet_v2+efficientnet_lite0'
 def ensemble(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('ensemble')
     data = make_dataset(tmp/'data', n_train=4, n_test=2)
-    r = run_cli('foodvision_train', '--data', data, '--arch', ARCH, '--epochs', 1, '--size', 32, '--bs', 4, '--hidden', 16, '--n_preds', 4, '--quiet', '--out', tmp/'run')
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = call_command(foodvision_train, '--data', data, '--arch', ARCH, '--epochs', 1, '--size', 32, '--bs', 4, '--hidden', 16, '--n_preds', 4, '--quiet', '--out', tmp/'run')
+    assert r.rc == 0, r.stderr[-3000:]
     return tmp, data, tmp/'run', r
 
 def test_train_saves_one_model_and_its_members(ensemble):
@@ -35,8 +38,8 @@ def test_predict_and_standalone_program_agree(ensemble):
     from foodvision_fastai.inference import predict
     tmp, data, run, _ = ensemble
     imgs = sorted(str(p) for p in (data/'test').rglob('*.jpg'))
-    r = run_cli('foodvision_predict', *imgs, '--model', run, '--json')
-    assert r.returncode == 0, r.stderr[-2000:]
+    r = call_command(foodvision_predict, *imgs, '--model', run, '--json')
+    assert r.rc == 0, r.stderr[-2000:]
     vocab = json.loads((run/'model.json').read_text())['vocab']
     cli = torch.tensor([[p['probs'][c] for c in vocab] for p in json.loads(r.stdout)])
     torch_ = torch.tensor([[p.probs[c] for c in vocab] for p in predict(load_model(run, runtime='torch'), imgs)])
@@ -57,18 +60,18 @@ def test_predict_and_standalone_program_agree(ensemble):
                                         (('--arch', ARCH, '--hidden', 0), 'hidden must be a whole number of at least 1')])
 def test_bad_ensemble_options_are_one_line(ensemble, args, says):
     tmp, data, *_ = ensemble
-    r = run_cli('foodvision_train', '--data', data, *args, '--out', tmp/'bad')
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and says in r.stderr, r.stderr[-2000:]
+    r = call_command(foodvision_train, '--data', data, *args, '--out', tmp/'bad')
+    assert r.rc == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()] and says in r.stderr, r.stderr[-2000:]
     assert not (tmp/'bad').exists()
 
 def test_overwrite_with_one_model_leaves_no_members(ensemble):
-    "A single model trained with --overwrite over an ensemble's run replaces the whole run: its members' folders go too."
+    "A single model trained with `overwrite` over an ensemble's run replaces the whole run: its members' folders go too."
     tmp, data, run, _ = ensemble
     again = tmp/'again'
     shutil.copytree(run, again, ignore=shutil.ignore_patterns('.lock'))
     (again/'notes.txt').write_text('mine')
-    r = run_cli('foodvision_train', '--data', data, '--arch', 'mobilenet_v2', '--epochs', 1, '--size', 32, '--bs', 4, '--n_preds', 4, '--quiet', '--out', again, '--overwrite')
-    assert r.returncode == 0, r.stderr[-3000:]
+    from foodvision_fastai.train import train_foodvision  # what the command calls; its options and report are checked above
+    train_foodvision(data, arch='mobilenet_v2', epochs=1, size=32, bs=4, out=again, overwrite=True, quiet=True)
     assert not (again/'members').exists() and (again/'notes.txt').read_text() == 'mine'
     assert json.loads((again/'model.json').read_text())['arch'] == 'mobilenet_v2'
 

@@ -1,18 +1,21 @@
-"""The experiments grid from the shell (its table, plot and logs; a failed run recorded; the exit status), and
-training in 2 processes with Accelerate on the CPU (gloo), stopped part way and resumed in 2 processes."""
+"""The experiments grid through its command (its table, plot and logs; a failed run recorded; the exit status): trained in
+this process through the command's own parsing and error handling (`call_command`), then the same grid again from the
+shell, the console script in its own process, which reuses the finished runs. And training in 2 processes with
+Accelerate on the CPU (gloo), stopped part way and resumed in 2 processes."""
 import importlib.util, json, os, sys
 from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from foodvision_fastai.test_utils import make_dataset, run_cli, free_port
+from foodvision_fastai.cli import foodvision_experiments
+from foodvision_fastai.test_utils import make_dataset, run_cli, call_command, free_port
 
 def test_grid_from_the_shell(tmp_path):
-    "The table, the plot and the logs of a grid over two seeds with good and failed runs; exit status 1 since runs failed."
+    "The table, the plot and the logs of a grid over two seeds with good and failed runs; exit status 1 since runs failed; the same grid from the shell reuses the finished runs."
     data, out = make_dataset(tmp_path/'tiny', n_train=2, n_test=1, size=16), tmp_path/'exp'
-    r = run_cli('foodvision_experiments', '--archs', 'mobilenet_v2', '--datas', data, tmp_path/'missing', '--epochs', 1, '--sizes', 32,
-                '--seeds', 1, 2, '--bs', 4, '--out', out, '--quiet')
-    assert r.returncode == 1 and r.stderr.strip() == '2 of 4 run(s) failed; see the reason column', r.stderr
+    args = ('--archs', 'mobilenet_v2', '--datas', data, tmp_path/'missing', '--epochs', 1, '--sizes', 32, '--seeds', 1, 2, '--bs', 4, '--out', out, '--quiet')
+    r = call_command(foodvision_experiments, *args)
+    assert r.rc == 1 and r.stderr.strip() == '2 of 4 run(s) failed; see the reason column', r.stderr
     assert str(out/'results.md') in r.stdout
     df = pd.read_csv(out/'results.csv')
     ok, bad = df.iloc[0], df.iloc[2]
@@ -24,8 +27,9 @@ def test_grid_from_the_shell(tmp_path):
     assert (out/ok.run/'history.csv').read_text().startswith('epoch,train_loss,valid_loss,accuracy'), 'the epoch log'
     assert not (out/ok.run/'tensorboard').exists(), 'TensorBoard logs only with --tensorboard'
     assert (out/'results.png').read_bytes()[:4] == b'\x89PNG'
-    r = run_cli('foodvision_experiments', '--archs', 'mobilenet_v2', '--datas', data, tmp_path/'missing', '--epochs', 1, '--sizes', 32,
-                '--seeds', 1, 2, '--bs', 4, '--out', out, '--quiet')
+    r = run_cli('foodvision_experiments', *args, timeout=600)
+    assert r.returncode == 1 and r.stderr.strip() == '2 of 4 run(s) failed; see the reason column', r.stderr
+    assert str(out/'results.md') in r.stdout
     assert pd.read_csv(out/'results.csv').status.tolist() == ['reused', 'reused', 'failed', 'failed'], 'the same grid again: the finished runs are reused, the failed ones retried'
 
 def launch(*args, epochs, out, data, resume=False):

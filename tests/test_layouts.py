@@ -2,7 +2,8 @@
 beside a flat `train/` folder or of ids without extension, and the bad input among them. Every data set is generated from
 real photos of `imagenette_mini.zip` (3 classes of it, a few photos each) into temporary folders; the shared data is only
 read. `read_layout` is checked in this process for the many variants; `foodvision_train --data DIR`, with no option about
-the layout, trains once on each layout the issue names."""
+the layout, trains once on each layout the issue names. Everything runs in this process: the command through its own
+parsing and error handling (`call_command`, as the console script does; its own process is tested in test_cli.py)."""
 from __future__ import annotations
 import json, shutil, zipfile
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from foodvision_fastai.core import FoodVisionError
 from foodvision_fastai.layout import read_layout
 from foodvision_fastai.data import get_data
-from foodvision_fastai.test_utils import shared_data, run_cli, call_command, tree_state, zip_folder
+from foodvision_fastai.test_utils import shared_data, call_command, tree_state, zip_folder
 
 CLASSES, N_TRAIN, N_VALID = ('n01440764', 'n02102040', 'n02979186'), 8, 3  # tench, springer, cassette player
 
@@ -188,14 +189,15 @@ def downloads(src, tmp_path_factory)->dict:
     ('Kaggle CSV, flat train/', {'train': '80% of Training_set.csv (found on its own; images in train/)'}),
     ('CSV of ids', {'train': '80% of labels.csv (found on its own; images in train/; names + .JPEG)'})])
 def test_train_on_each_layout_with_no_option(downloads, tmp_path, name, splits):
-    """Trains for one epoch on each layout with no option about the layout: through the command itself (its own process) for
-    Kaggle's CSV, through `train_foodvision`, which the command calls with the same options, for the others (a process
-    costs seconds of imports; the command's handling of the layout options is checked above)."""
+    """Trains for one epoch on each layout with no option about the layout: through the command itself (`call_command`) for
+    Kaggle's CSV, through `train_foodvision`, which the command calls with the same options, for the others (the command
+    draws its report too, seconds of plots; the command's handling of the layout options is checked above)."""
     data, out = downloads[name], tmp_path/'run'
     before = tree_state(data) if data.is_dir() else data.read_bytes()
     if name.startswith('Kaggle'):
-        r = run_cli('foodvision_train', '--data', data, '--epochs', 1, '--size', 32, '--n_preds', 1, '--out', out, '--quiet', timeout=600)
-        assert r.returncode == 0, r.stderr[-3000:]
+        from foodvision_fastai.cli import foodvision_train
+        r = call_command(foodvision_train, '--data', data, '--epochs', 1, '--size', 32, '--n_preds', 1, '--out', out, '--quiet')
+        assert r.rc == 0, r.stderr[-3000:]
     else:
         from foodvision_fastai.train import train_foodvision
         train_foodvision(data, out=out, epochs=1, size=32, quiet=True)
