@@ -4,7 +4,7 @@ real Food-101 photos of the same classes that no model saw (the photos of the 20
 391 of them), each without and with test-time augmentation (fastai's `Learner.tta`). An ensemble is a candidate like any
 other: its arch is its members joined by '+'.
 
-    python bench/accuracy.py [--candidates NAME ...] [--seeds 1 2 3 4 5] [--out nbs/accuracy_results.csv] [--data10 ZIP] [--data20 ZIP]
+    python bench/accuracy.py [--candidates NAME ...] [--seeds 1 2 3 4 5] [--out nbs/accuracy_results.csv] [--data10 ZIP] [--data20 ZIP] [--size PX]
 
 The seeds grid is `run_experiments` (`foodvision_experiments`), one grid per candidate, on a data set it builds once: the
 10% data's `train/`, its `test/` as `valid/` (what the 10% data validates on anyway) and the hold-out as `test/`, with
@@ -63,9 +63,10 @@ def eval_set(d10:Path, hold:list, dest:Path)->Path:
             except OSError: shutil.copy(p, dest/split/c/p.name)
     return dest
 
-def candidate_rows(name:str, data:Path, seeds:list, out:Path)->list:
-    "Train `name` once per seed with `run_experiments`; its CSV rows (without and with TTA) from each run's metrics.json."
-    kw = dict(CANDIDATES[name])
+def candidate_rows(name:str, data:Path, seeds:list, out:Path, size:int|None=None)->list:
+    """Train `name` once per seed with `run_experiments`; its CSV rows (without and with TTA) from each run's metrics.json. At `size` px
+    if given: then the rows are `name at {size}px`, never taken for the candidate's own figures."""
+    kw, label = dict(CANDIDATES[name], **({'size': size} if size else {})), f'{name} at {size}px' if size else name
     grid = dict(archs=[kw.pop('arch')], epochs=[kw.pop('epochs')], sizes=[kw.pop('size')] if 'size' in kw else None,
                 lrs=[kw.pop('lr')] if 'lr' in kw else None)
     df = run_experiments(**grid, datas=[data], seeds=seeds, out=out, quiet=True, tta=True, **kw)
@@ -74,7 +75,7 @@ def candidate_rows(name:str, data:Path, seeds:list, out:Path)->list:
         if r['status'] not in ('done', 'reused'): raise SystemExit(f"{name}, seed {r['seed']}: {r['reason']}")
         m = read_metrics(out/r['run'])
         for tta, sfx in ((False, ''), (True, '_tta')):
-            rows.append(dict(candidate=name, seed=r['seed'], tta=tta, valid_acc=m['valid_accuracy'+sfx], holdout_acc=round(m['test_accuracy'+sfx], 4),
+            rows.append(dict(candidate=label, seed=r['seed'], tta=tta, valid_acc=m['valid_accuracy'+sfx], holdout_acc=round(m['test_accuracy'+sfx], 4),
                              train_seconds=round(m['train_seconds'], 1), precision=m['settings']['precision']))
     return rows
 
@@ -84,7 +85,8 @@ def main(candidates:Param('Candidates (keys of CANDIDATES)', str, nargs='+')=tup
          out:str=str(REPO/'nbs'/'accuracy_results.csv'), # The CSV of every run, updated as it goes
          data10:str=str(shared_data()/'pizza_steak_sushi.zip'), # Training photos and the test photos
          data20:str=str(shared_data()/'pizza_steak_sushi_20_percent.zip'), # Source of the hold-out
-         holdout_dir:str=None): # A folder with a folder per class of hold-out photos (default: from `data20`, as above)
+         holdout_dir:str=None, # A folder with a folder per class of hold-out photos (default: from `data20`, as above)
+         size:int=None): # Image side for every candidate (default: each candidate's own); for a quick check: its rows are 'NAME at SIZEpx'
     bad = [c for c in candidates if c not in CANDIDATES]
     if bad: raise SystemExit(f"unknown candidate(s) {', '.join(map(repr, bad))}; choose among {', '.join(CANDIDATES)}")
     d10 = get_data(data10, quiet=True)
@@ -96,7 +98,7 @@ def main(candidates:Param('Candidates (keys of CANDIDATES)', str, nargs='+')=tup
         print(f'test: {n_test} photos, hold-out: {len(hold)} photos', flush=True)
         new = []
         for name in candidates:
-            rs = candidate_rows(name, data, list(seeds), tmp/'runs'/name.replace(' ', '_'))
+            rs = candidate_rows(name, data, list(seeds), tmp/'runs'/name.replace(' ', '_'), size)
             for r in rs: r.update(test_n=n_test, test_correct=round(r.pop('valid_acc')*n_test))
             new += rs; print(md_table(COLS, [[r[c] for c in COLS] for r in rs]), flush=True)
             old = pd.read_csv(out) if Path(out).exists() else pd.DataFrame(columns=COLS)  # rows of other candidates, seeds or precisions stay
@@ -106,5 +108,5 @@ def main(candidates:Param('Candidates (keys of CANDIDATES)', str, nargs='+')=tup
     finally: shutil.rmtree(tmp, ignore_errors=True)
     rows = [[n, 'yes' if t else 'no', ' '.join(str(r['test_correct']) for r in rs), mean_sd([r['test_correct'] for r in rs]),
              mean_sd([r['holdout_acc'] for r in rs], pct=True), mean_sd([r['train_seconds'] for r in rs], digits=0)]
-            for n in candidates for t in (False, True) if (rs := [r for r in new if r['candidate']==n and r['tta']==t])]
+            for n in dict.fromkeys(r['candidate'] for r in new) for t in (False, True) if (rs := [r for r in new if r['candidate']==n and r['tta']==t])]
     print(md_table(['candidate', 'TTA', 'test correct, seeds ' + ' '.join(map(str, seeds)), 'mean ± sd', 'hold-out acc (mean ± sd)', 'training s'], rows))

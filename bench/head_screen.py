@@ -7,7 +7,7 @@ trains fastai's head on those features with a one-cycle Adam schedule like fasta
 div 25, final div 1e5, momentum 0.95-0.85, decoupled weight decay 0.01, none on BatchNorm and biases), for each recipe
 and seeds 1 to 5.
 
-    python bench/head_screen.py [--archs mobilenet_v2 efficientnet_lite0] [--views 8] [--cache DIR] [--out bench/head_screen.md]
+    python bench/head_screen.py [--archs mobilenet_v2 efficientnet_lite0] [--views 8] [--cache DIR] [--out bench/head_screen.md] [--size PX]
 
 It is a screen, not the measure: a recipe that looks good here is then trained for real with `bench/accuracy.py` (which
 also times it). Head-only recipes are all it can screen (epochs, learning rate, head shape, dropout, label smoothing,
@@ -68,9 +68,9 @@ def features(body, dl)->tuple:
             fs.append(_pool(body(xb.contiguous(memory_format=torch.channels_last))).flatten(1)); ys.append(yb)
     return torch.cat(fs).as_subclass(torch.Tensor), torch.cat(ys).as_subclass(torch.Tensor)
 
-def cache_features(arch:str, views:int, seeds:list, data10:Path, hold:list)->dict:
-    "Per seed, `views` augmented passes over the training set; the test set and `hold` plain and with 4 TTA views."
-    size, out, t0 = get_arch(arch).size, {}, time.perf_counter()
+def cache_features(arch:str, views:int, seeds:list, data10:Path, hold:list, size:int|None=None)->dict:
+    "Per seed, `views` augmented passes over the training set at `size` px (default the arch's own); the test set and `hold` plain and with 4 TTA views."
+    size, out, t0 = size or get_arch(arch).size, {}, time.perf_counter()
     evals = {'test': read_layout(data10).items['test'], 'hold': hold}  # cached once, with the first seed's learner
     for seed in seeds:
         set_seed(seed, reproducible=True)  # as `train_foodvision` does, before its DataLoaders
@@ -128,20 +128,21 @@ def main(archs:Param('Archs to cache (recipes of other archs are skipped)', str,
          cache:str=None, # Folder to keep the features in (reused when there); default: not kept
          out:str=str(HERE/'head_screen.md'), # The Markdown table
          data10:str=str(shared_data()/'pizza_steak_sushi.zip'), # Training and test photos
-         data20:str=str(shared_data()/'pizza_steak_sushi_20_percent.zip')): # Source of the hold-out
+         data20:str=str(shared_data()/'pizza_steak_sushi_20_percent.zip'), # Source of the hold-out
+         size:int=None): # Image side of the cached features (default: each arch's own, as `train_foodvision`); smaller only for a quick check
     a = SimpleNamespace(archs=list(archs), views=views, seeds=list(seeds), cache=cache, out=out, data10=data10, data20=data20)
     d10 = get_data(a.data10, quiet=True)
     hold, caches = holdout(d10, get_data(a.data20, quiet=True)), {}
     for arch in a.archs:
-        f = Path(a.cache)/f'{arch}_{get_arch(arch).size}_E{a.views}.pt' if a.cache else None
+        f = Path(a.cache)/f'{arch}_{size or get_arch(arch).size}_E{a.views}.pt' if a.cache else None
         if f and f.exists(): caches[arch] = {k: {n: t.as_subclass(torch.Tensor) for n,t in v.items()} for k,v in torch.load(f, weights_only=False).items() if k!='vocab'}
         if arch not in caches or not set(a.seeds) <= set(caches[arch]):
-            caches[arch] = cache_features(arch, a.views, a.seeds, d10, hold)
+            caches[arch] = cache_features(arch, a.views, a.seeds, d10, hold, size)
             if f: f.parent.mkdir(parents=True, exist_ok=True); torch.save(caches[arch], f)
     n_test, n_hold = len(caches[a.archs[0]]['test']['Y']), len(hold)
     lines = [f'Head-only recipes on cached frozen-body features (`bench/head_screen.py`), seeds {" ".join(map(str, a.seeds))}; '
              f'{n_test} test photos, {n_hold} hold-out photos. Ensemble: the mean of the probabilities of MobileNetV2 and EfficientNet-Lite0. '
-             'Epochs 5, lr 2e-3 and fastai\'s head (2 linear layers, 512 units between them) unless the name says otherwise; "linear head": one linear layer; "hidden N": N units between the two.', '',
+             'Epochs 5, lr 2e-3 and fastai\'s head (2 linear layers, 512 units between them) unless the name says otherwise; "linear head": one linear layer; "hidden N": N units between the two.' + (f' Features at {size} px, not the archs\' own.' if size else ''), '',
              md_table(['recipe', f'test correct of {n_test}, per seed', 'mean ± sd', 'hold-out acc (mean ± sd)'], []).rstrip()]
     print('\n'.join(lines), flush=True)
     for name, (archs, tta, kw) in RECIPES.items():

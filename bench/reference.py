@@ -79,12 +79,12 @@ def test_step(model, dl, loss_fn, device):
     return loss_sum/len(dl), correct/n, correct
 
 
-def train(data_dir, epochs:int=5, lr:float=1e-3, bs:int=32, seed:int=42, device=None, num_workers:int|None=None)->dict:
+def train(data_dir, epochs:int=5, lr:float=1e-3, bs:int=32, seed:int=42, device=None, num_workers:int|None=None, size:int=224)->dict:
     """Train as the course does; returns history (per epoch: losses, test accuracy, seconds), total seconds,
     the model, the class names and the transform. An epoch's seconds cover its train step and its test step,
     as a fastai epoch covers training and validation."""
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    transform = make_transform()
+    transform = make_transform(size)
     train_dl, test_dl, classes = create_dataloaders(data_dir, transform, bs, num_workers)
     model = create_model(len(classes), device, seed)
     loss_fn = nn.CrossEntropyLoss()

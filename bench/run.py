@@ -1,7 +1,7 @@
 """Benchmark `foodvision_fastai` against the plain-PyTorch course reference (`bench/reference.py`).
 
     .venv/bin/python bench/run.py [--quick | --full] [--reps N] [--reps20 N] [--scale] [--epochs E]
-                                  [--configs ref,ours[,ours-ref]] [--device auto|cpu|cuda] [--out bench/results.md]
+                                  [--configs ref,ours[,ours-ref]] [--device auto|cpu|cuda] [--out bench/results.md] [--size PX]
 
 Three set-ups train the same network (MobileNetV2, frozen body) on the same data on the same machine:
   ref       the course's chapter-06 loop (Adam 1e-3, no augmentation, fp32)
@@ -57,7 +57,7 @@ def train_child(spec:dict)->dict:
     if spec['config']=='ref':
         import reference
         t_import = time.perf_counter()
-        r = reference.train(spec['data'], epochs=spec['epochs'], bs=32, lr=1e-3, seed=42, device=dev)
+        r = reference.train(spec['data'], epochs=spec['epochs'], bs=32, lr=1e-3, seed=42, device=dev, size=spec.get('size') or 224)
         out = dict(history=[dict(accuracy=h['accuracy'], seconds=h['seconds']) for h in r['history']],
                    train_s=r['total_seconds'], n_correct=r['history'][-1]['n_correct'], n_train=r['n_train'], n_test=r['n_test'])
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def train_child(spec:dict)->dict:
         from foodvision_fastai.train import train_foodvision
         t_import = time.perf_counter()
         res = train_foodvision(spec['data'], epochs=spec['epochs'], bs=32, seed=42, out=run_dir, overwrite=True,
-                               quiet=True, **OURS_KW[spec['config']])
+                               quiet=True, **OURS_KW[spec['config']], **({'size': spec['size']} if spec.get('size') else {}))
         out = dict(history=[dict(accuracy=h['accuracy'], seconds=h['seconds']) for h in res.history], train_s=res.train_seconds,
                    n_correct=res.n_correct, n_train=len(res.learn.dls.train_ds), n_test=res.n_test)
     # ru_maxrss is a high-water mark (KiB on Linux); CHILDREN covers the DataLoader workers, reaped at the end of
@@ -94,7 +94,7 @@ def predict_child(spec:dict)->dict:
     name = spec['pipeline']; config, runtime = pipelines()[name]
     if name=='ref':
         rm, _ = reference.load_model(Path(spec['models']['ref'])/'ref.pth', dev)
-        tf = reference.make_transform()
+        tf = reference.make_transform(spec.get('size') or 224)  # as it trained; ours reads its size from the saved model
         one, many = (lambda p: reference.predict_image(rm, p, tf)), (lambda ps: reference.predict_batch(rm, ps, tf))
     else:
         m = load_model(spec['models'][config], device=dev, runtime=runtime)  # as a user loads it: `predict(load_model(folder), path)`
@@ -174,7 +174,7 @@ def report(args, info, runs, preds, datasets, scale_rows, ablation=())->str:
     L = ['# FoodVision benchmark: `foodvision_fastai` vs the plain-PyTorch course reference', '',
          f'{datetime.now():%Y-%m-%d %H:%M}, `bench/run.py {" ".join(sys.argv[1:])}`', '']
     L += [f'- {l}' for l in info] + [f'- `{c}`: {DESCRIBE[c]}' for c in CONFIGS]
-    L += [f'- MobileNetV2 (ImageNet weights, frozen `features`), 224 px, batch 32, seed 42, {args.epochs} epoch(s); '
+    L += [f'- MobileNetV2 (ImageNet weights, frozen `features`), {args.size or 224} px, batch 32, seed 42, {args.epochs} epoch(s); '
           f'median of {args.reps} run(s) on the 10% set' + (f' and {args.reps20} on the 20% set' if args.reps20 else '') +
           '; every run in a fresh process; training runs alternate ref, ours(, ours-ref).',
           '- In brackets: ours / ref on the same data (times and memory: below 1 = ours is faster or smaller; img/s: above 1 = ours is faster).',
@@ -251,6 +251,7 @@ def main(quick:bool=False, # Smoke test: 1 rep, 1 epoch, 10% data only, no scali
          scale_epochs:int=1, # Epochs of the scaling runs
          target:float=0.9, # Test accuracy for the time-to-accuracy column
          configs:str=','.join(CONFIGS), # Set-ups to run, of ref, ours, ours-ref (default: ref,ours, which fits in 10 minutes)
+         size:int=None, # Image side of every set-up (default 224, MobileNetV2's own and the course's); smaller only for a quick check
          child:str=None): # (internal) the JSON spec of one child run
     args = SimpleNamespace(**{k: v for k, v in locals().items()})
     if not args.child:
@@ -283,7 +284,7 @@ def main(quick:bool=False, # Smoke test: 1 rep, 1 epoch, 10% data only, no scali
     def train_all(label, path, epochs):
         for c in CONFIGS:
             print(f'[{next(step)}/{n}] {label} {c}: {epochs} epoch(s) ...', flush=True)
-            r = run_child(dict(config=c, label=label, data=str(path), epochs=epochs, run_dir=str(work/c)), args.device)
+            r = run_child(dict(config=c, label=label, data=str(path), epochs=epochs, run_dir=str(work/c), size=args.size), args.device)
             runs.append(r); save()
             print(f'      {epoch_s(r):.2f} s/epoch, train {r["train_s"]:.1f} s, acc {r["n_correct"]}/{r["n_test"]}, '
                   f'peak RSS {r["rss_mb"]:.0f} MB, process {r["process_s"]:.0f} s, load {r["load"]:.1f}', flush=True)
@@ -295,7 +296,7 @@ def main(quick:bool=False, # Smoke test: 1 rep, 1 epoch, 10% data only, no scali
                 train_all(label, path, args.epochs)
                 if label=='10%':  # time predictions with the three models just trained on the 10% set
                     print(f'[{next(step)}/{n}] 10% predictions ...', flush=True)
-                    pr = predict_all(dict(config='predict', data=str(path), models={c: str(work/c) for c in CONFIGS}), rep, args.device)
+                    pr = predict_all(dict(config='predict', data=str(path), models={c: str(work/c) for c in CONFIGS}, size=args.size), rep, args.device)
                     preds.append(pr); save()
                     print('      ' + ', '.join(f"{c} {v['latency_ms']:.1f} ms/image {v['batch_ips']:.1f} img/s" for c, v in pr.items() if isinstance(v, dict) and 'latency_ms' in v), flush=True)
                     if rep==0 and not args.quick and 'ours' in CONFIGS:  # what each change is worth, with the model just saved

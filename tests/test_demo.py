@@ -3,14 +3,18 @@
 Issue 16: the page shows the heatmap beside the probabilities, and `foodvision_demo --bundle` writes a folder for Hugging Face
 Spaces whose app.py is served from a Python that cannot import foodvision_fastai, torch or fastai.
 
+Processes only where they are the point: the demo server (the console script, as a user starts it), the bundle's server and
+`predict_onnx.py` (a Python without the package), the browser. The bundle is written in this process (`call_command`), once for
+the module, and its server is started once for the tests that ask it.
+
 Set FOODVISION_UPDATE_SCREENSHOT=1 to also copy the screenshot to nbs/images/demo.png (the README's picture)."""
 from __future__ import annotations
-import contextlib, json, os, re, shutil, site, struct, subprocess, sys, time, urllib.request, zlib
+import contextlib, json, os, re, shutil, site, struct, subprocess, sys, time, urllib.request, warnings, zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from foodvision_fastai.test_utils import free_port, run_cli
+from foodvision_fastai.test_utils import call_command, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,7 +104,8 @@ def upload(page, path):
     page.wait_for_selector('input[type=file]', state='attached', timeout=60_000)
     page.set_input_files('input[type=file]', str(path))
 
-def test_page_in_browser(server, page, shared, tmp_path, mini_run):
+def dropped_photo(server, page, shared, tmp_path, mini_run):
+    "The custom photo dropped on the page: its class, its probabilities and the heatmap at the model's input size."
     url = server[0]
     page.goto(url)
     upload(page, shared/'custom'/'04-pizza-dad.jpeg')
@@ -119,9 +124,9 @@ def test_page_in_browser(server, page, shared, tmp_path, mini_run):
     assert shot.stat().st_size > 10_000
     if os.environ.get('FOODVISION_UPDATE_SCREENSHOT'):
         (REPO/'nbs'/'images').mkdir(exist_ok=True); shutil.copy(shot, REPO/'nbs'/'images'/'demo.png')
-    assert page.outside == [], f'the page asked hosts other than loopback: {page.outside}'
 
-def test_example_click(server, page):
+def example_click(server, page):
+    "The examples: one test image per class and the custom photo; a click on one predicts it."
     page.goto(server[0])
     page.locator('.gallery-item, button.gallery-item, [data-testid="examples"] button').first.wait_for(timeout=60_000)
     n = page.locator('button.gallery-item').count()
@@ -129,9 +134,8 @@ def test_example_click(server, page):
     page.locator('button.gallery-item').last.click()  # the custom photo
     page.get_by_text('predicted in').wait_for(timeout=60_000)
     assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
-    assert page.outside == []
 
-def test_bad_uploads_in_browser(server, page, bad_files, shared, tmp_path):
+def bad_uploads(server, page, bad_files, shared, tmp_path):
     "Each bad file shows a visible message; the page and the server keep working."
     page.goto(server[0])
     for name, words in (('truncated.jpg', 'truncated.jpg: cannot be read as an image'), ('bomb.png', 'bomb.png: too large for Pillow'),
@@ -139,25 +143,36 @@ def test_bad_uploads_in_browser(server, page, bad_files, shared, tmp_path):
         page.reload()
         upload(page, bad_files/name)
         msg = page.get_by_text(words).first
-        msg.wait_for(timeout=60_000)
-        page.wait_for_timeout(1000)  # the notice slides in
+        msg.wait_for(timeout=60_000)  # until it is visible
         assert msg.is_visible(), name
         page.screenshot(path=str(tmp_path/f'{name}.png'))
     page.reload()
     upload(page, shared/'custom'/'04-pizza-dad.jpeg')
     page.get_by_text('predicted in').wait_for(timeout=60_000)
     assert page.get_by_text('predicted in').inner_text().startswith('pizza (')
-    assert server[1].poll() is None and page.outside == []
+    assert server[1].poll() is None
+
+def test_page_in_browser(server, page, bad_files, shared, tmp_path, mini_run):
+    "One browser on the page: a dropped photo, a click on an example, bad uploads; none asks a host other than loopback."
+    for check, args in ((dropped_photo, (shared, tmp_path, mini_run)), (example_click, ()), (bad_uploads, (bad_files, shared, tmp_path))):
+        check(server, page, *args)
+        assert page.outside == [], f'{check.__name__}: the page asked hosts other than loopback: {page.outside}'
 
 # ---------------------------------------------------------------- the bundle for Hugging Face Spaces
 
 @pytest.fixture(scope='module')
 def bundle(mini_run, shared, tmp_path_factory)->Path:
-    "The folder `foodvision_demo --bundle` writes from the real model, with the real data's examples and the custom photo."
+    """The folder `foodvision_demo --bundle` writes from the real model, with the real data's examples and the custom photo. Made in this
+    process (`call_command`: the command's own argument parsing, exit code and output; the server above runs the console script), with
+    Python's default warning filters, as a script shows them: none may be shown."""
+    from foodvision_fastai.cli import foodvision_demo
     dest = tmp_path_factory.mktemp('bundle')/'space'
-    env = {**os.environ, 'FOODVISION_CUSTOM_IMAGE': str(shared/'custom'/'04-pizza-dad.jpeg')}
-    r = run_cli('foodvision_demo', '--model', mini_run, '--bundle', dest, '--data', shared/'pizza_steak_sushi.zip', env=env, timeout=600)
-    assert r.returncode == 0 and r.stderr == '', r.stderr
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings(record=True) as shown:
+        mp.setenv('FOODVISION_CUSTOM_IMAGE', str(shared/'custom'/'04-pizza-dad.jpeg'))
+        warnings.resetwarnings(); warnings.simplefilter('default')
+        for cat in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning): warnings.simplefilter('ignore', cat)
+        r = call_command(foodvision_demo, '--model', mini_run, '--bundle', dest, '--data', shared/'pizza_steak_sushi.zip')
+    assert r.rc == 0 and r.stderr == '' and not shown, (r.stderr, [str(w.message) for w in shown])
     size = sum(p.stat().st_size for p in dest.rglob('*') if p.is_file())
     assert r.stdout.startswith(f'bundle:  {dest} (10 files, {size/1e6:.1f} MB)'), r.stdout
     print(f'bundle: {size/1e6:.1f} MB on disk')
@@ -185,7 +200,15 @@ def bundle_env(tmp_path:Path)->dict:
     return {**env, **LOCAL, 'PYTHONPATH': os.pathsep.join([str(blocked), *site.getsitepackages()]), 'PYTHONUNBUFFERED': '1',
             'GRADIO_TEMP_DIR': str(tmp_path/'gradio')}
 
-def test_bundle_app_without_package(bundle, mini_run, shared, tmp_path):
+@pytest.fixture(scope='module')
+def bundle_server(bundle, tmp_path_factory):
+    "The bundle's app.py served from its folder by a Python without foodvision_fastai, torch or fastai (`bundle_env`); after it stopped, its log has no traceback."
+    log = tmp_path_factory.mktemp('bundle_server')
+    env, port = bundle_env(log), free_port()
+    with serving([sys.executable, '-S', 'app.py'], port, log, cwd=bundle, env={**env, 'GRADIO_SERVER_PORT': str(port), 'GRADIO_SERVER_NAME': '127.0.0.1'}) as s: yield s
+    assert 'Traceback' not in (log/'stderr').read_text(), (log/'stderr').read_text()[-3000:]
+
+def test_bundle_app_without_package(bundle, bundle_server, mini_run, shared, tmp_path):
     "The bundle's app.py, served from its folder by a Python without foodvision_fastai, torch or fastai, gives `predict`'s probabilities."
     from gradio_client import Client, handle_file
     from foodvision_fastai.export import load_model
@@ -194,10 +217,9 @@ def test_bundle_app_without_package(bundle, mini_run, shared, tmp_path):
     for mod, words in (('foodvision_fastai', "No module named 'foodvision_fastai'"), ('torch', 'torch is not part of the bundle'), ('fastai', 'not part of the bundle')):
         r = subprocess.run(py + ['-c', f'import {mod}'], cwd=bundle, env=env, capture_output=True, text=True)
         assert r.returncode == 1 and words in r.stderr, (mod, r.stderr[-500:])
-    photo, port = shared/'custom'/'04-pizza-dad.jpeg', free_port()
-    with serving(py + ['app.py'], port, tmp_path, cwd=bundle, env={**env, 'GRADIO_SERVER_PORT': str(port), 'GRADIO_SERVER_NAME': '127.0.0.1'}) as (url, proc, log):
-        label, line = Client(url, verbose=False).predict(handle_file(str(photo)), api_name='/predict')
-        assert proc.poll() is None
+    photo, (url, proc, log) = shared/'custom'/'04-pizza-dad.jpeg', bundle_server
+    label, line = Client(url, verbose=False).predict(handle_file(str(photo)), api_name='/predict')
+    assert proc.poll() is None
     assert label['label'] == 'pizza' and line.startswith('**pizza** (') and 'predicted in' in line, (label, line)
     got, want = {c['label']: c['confidence'] for c in label['confidences']}, predict(load_model(mini_run), photo).probs
     assert set(got) == set(want) and all(abs(got[c] - want[c]) < 1e-4 for c in want), (got, want)
@@ -244,26 +266,26 @@ def test_standalone_program_preprocesses_as_predict(bundle, mini_run, shared, tm
     want = {Path(p.image).name: (p.label, p.prob) for p in predict(mini_run, photos)}
     assert got.keys() == want.keys() and all(got[k][0] == want[k][0] and abs(got[k][1] - want[k][1]) < 2e-4 for k in want), (got, want)
 
-def test_bundle_checks_uploads_and_preprocesses_as_predict(bundle, mini_run, shared, bad_files, tmp_path):
+def test_bundle_checks_uploads_and_preprocesses_as_predict(bundle_server, mini_run, shared, bad_files, tmp_path):
     "The bundle's page: odd photos get predict's probabilities; text, 0-byte and too-large uploads and crafted pasted images a one-line notice, no traceback."
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
     from foodvision_fastai.inference import predict
     photos = odd_photos(shared/'custom'/'04-pizza-dad.jpeg', tmp_path)
     (tmp_path/'empty.jpg').write_bytes(b'')
-    env, port = bundle_env(tmp_path), free_port()
-    with serving([sys.executable, '-S', 'app.py'], port, tmp_path, cwd=bundle, env={**env, 'GRADIO_SERVER_PORT': str(port), 'GRADIO_SERVER_NAME': '127.0.0.1'}) as (url, proc, log):
-        client = Client(url, verbose=False)
-        got = [client.predict(handle_file(str(p)), api_name='/predict')[0] for p in photos]
-        for f, words in ((bad_files/'notes.txt', 'not an image file'), (tmp_path/'empty.jpg', 'empty file (0 bytes)'), (bad_files/'bomb.png', 'too large'),
-                         (bad_files/'truncated.jpg', 'cannot be read as an image')):
-            with pytest.raises(AppError, match=re.escape(words)) as e: client.predict(handle_file(str(f)), api_name='/predict')
-            assert len(str(e.value).splitlines()) == 1 and str(e.value).startswith(f.name), str(e.value)
-        for u in CRAFTED: assert 'event: error' in call_api(url, {'path': None, 'url': u, 'meta': {'_type': 'gradio.FileData'}}), u
-        assert proc.poll() is None
+    url, proc, log = bundle_server
+    before = len((log/'stderr').read_text().splitlines())  # the server's log lines of the other tests
+    client = Client(url, verbose=False)
+    got = [client.predict(handle_file(str(p)), api_name='/predict')[0] for p in photos]
+    for f, words in ((bad_files/'notes.txt', 'not an image file'), (tmp_path/'empty.jpg', 'empty file (0 bytes)'), (bad_files/'bomb.png', 'too large'),
+                     (bad_files/'truncated.jpg', 'cannot be read as an image')):
+        with pytest.raises(AppError, match=re.escape(words)) as e: client.predict(handle_file(str(f)), api_name='/predict')
+        assert len(str(e.value).splitlines()) == 1 and str(e.value).startswith(f.name), str(e.value)
+    for u in CRAFTED: assert 'event: error' in call_api(url, {'path': None, 'url': u, 'meta': {'_type': 'gradio.FileData'}}), u
+    assert proc.poll() is None
     for g, want in zip(got, predict(mini_run, photos)):
         probs = {c['label']: c['confidence'] for c in g['confidences']}
         assert all(abs(probs[c] - want.probs[c]) < 1e-4 for c in want.probs), (want.image, probs, want.probs)
     text = (log/'stderr').read_text()
     assert 'Traceback' not in text, text[-3000:]
-    assert sum(l.startswith('bad upload: ') for l in text.splitlines()) == 4 + len(CRAFTED), text[-3000:]
+    assert sum(l.startswith('bad upload: ') for l in text.splitlines()[before:]) == 4 + len(CRAFTED), text[-3000:]

@@ -121,7 +121,8 @@ def pictures_shown(page) -> tuple[int, int]:
 def scrolled_to(page, anchor: str):
     page.wait_for_function(f'document.getElementById("{anchor}").getBoundingClientRect().top < 100', timeout=10_000)
 
-def test_home_page(server, page):
+def home_page(server, page):
+    "The home page: its title, every picture decoded, the sidebar in the pipeline's order."
     page.goto(server, wait_until='load')
     assert page.title() == make_docs.CFG.title
     assert page.locator('h1').first.inner_text().strip() == make_docs.CFG.title
@@ -129,9 +130,8 @@ def test_home_page(server, page):
     assert n >= 1 and shown == n, f'{shown} of {n} pictures shown'
     sidebar = page.eval_on_selector_all('.sidebar-tree a.reference', 'as => as.map(a => a.innerText.trim())')
     assert sidebar == [title(nb) for nb in make_docs.notebooks() if make_docs.page(nb) != 'index']  # in the pipeline's order
-    assert page.outside == [], f'the page asked hosts other than loopback: {page.outside}'
 
-def test_training_page(site, server, page, tmp_path):
+def training_page(server, page, tmp_path):
     "The entry of `train_foodvision`, where `_modidx.py` links to: signature, docstring, the table of parameter notes."
     url, anchor = entries()['foodvision_fastai.train.train_foodvision']
     page.goto(f'{server}{url}#{anchor}', wait_until='load')
@@ -154,17 +154,15 @@ def test_training_page(site, server, page, tmp_path):
     entry.locator('a.reference.internal', has_text='TrainResult').first.click()  # a cross-link to another entry
     page.wait_for_url(re.compile('#trainresult$'))
     scrolled_to(page, 'trainresult')
-    assert page.outside == []
 
-def test_stored_pictures_in_a_page(site, server, page):
+def stored_pictures(server, page):
     "The interpretation page shows the plots its notebook stored, every one decoded by the browser."
     nb = next(nb for nb in make_docs.notebooks() if nb.stem == '09_interpret')
     page.goto(f'{server}{make_docs.page(nb)}.html', wait_until='load')
     n, shown = pictures_shown(page)
     assert n >= 3 and shown == n, f'{shown} of {n} pictures shown'
-    assert page.outside == []
 
-def test_search(site, server, page):
+def search(server, page):
     "The search box of the home page finds `train_foodvision` on the training page."
     url, _ = entries()['foodvision_fastai.train.train_foodvision']
     page.goto(server, wait_until='load')
@@ -174,4 +172,9 @@ def test_search(site, server, page):
     page.locator('#search-results li a').first.wait_for(timeout=30_000)
     hrefs = page.eval_on_selector_all('#search-results li a', 'as => as.map(a => a.getAttribute("href"))')
     assert any(h.split('#')[0].endswith(url) for h in hrefs), hrefs
-    assert page.outside == []
+
+def test_pages_in_browser(server, page, tmp_path):
+    "One browser for the pages a reader opens: the home page, the training page, the stored pictures of a page, the search box; none asks a host other than loopback."
+    for check in (home_page, training_page, stored_pictures, search):
+        check(server, page, *([tmp_path] if check is training_page else []))
+        assert page.outside == [], f'{check.__name__}: the page asked hosts other than loopback: {page.outside}'
