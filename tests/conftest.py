@@ -2,11 +2,17 @@
 and shared by every test that needs a real model: the README's setup command trains it, and the tests use that run (the
 folder in `$FOODVISION_RUN`, else the newest default run in `foodvision_runs/` made after the package's code last changed);
 without one, the first test that asks trains it here, as a user would, with `foodvision_train`.
-`page` is a headless Chromium that may only talk to loopback, for the demo's and the docs' pages."""
+`page` is a headless Chromium that may only talk to loopback, for the demo's and the docs' pages.
+With `pytest -n N`, each worker (and each command it starts) gets its share of the cores as PyTorch's threads: N workers
+each with a thread per core would spin against each other (measured on 2 cores: this suite with `-n 2` took 341 s so,
+240 s with one thread per worker)."""
 import json, os
 from pathlib import Path
 from urllib.parse import urlparse
 import pytest
+
+if (_workers := int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))) > 1:
+    os.environ['OMP_NUM_THREADS'] = str(max(1, len(os.sched_getaffinity(0))//_workers))  # before torch is imported; the commands the tests start inherit it
 from foodvision_fastai.models import DEFAULT_ARCH
 from foodvision_fastai.test_utils import shared_data, run_cli, tree_state
 from foodvision_fastai.options import default_epochs
