@@ -87,8 +87,6 @@ def predict_child(spec:dict)->dict:
     """Time image file -> probabilities with one set-up's saved model, alone in its process (as a user runs it).
     Latency: median over the test images at batch 1 (after one warm-up call); img/s: all of them in one call, best of 2."""
     import torch, reference
-    from foodvision_fastai.export import load_model
-    from foodvision_fastai.inference import predict
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     paths = sorted(p for p in Path(spec['data'], 'test').glob('*/*') if p.is_file())
     name = spec['pipeline']; config, runtime = pipelines()[name]
@@ -96,7 +94,9 @@ def predict_child(spec:dict)->dict:
         rm, _ = reference.load_model(Path(spec['models']['ref'])/'ref.pth', dev)
         tf = reference.make_transform(spec.get('size') or 224)  # as it trained; ours reads its size from the saved model
         one, many = (lambda p: reference.predict_image(rm, p, tf)), (lambda ps: reference.predict_batch(rm, ps, tf))
-    else:
+    else:  # the reference's process never imports fastai or this package, as the course's code would not
+        from foodvision_fastai.export import load_model
+        from foodvision_fastai.inference import predict
         m = load_model(spec['models'][config], device=dev, runtime=runtime)  # as a user loads it: `predict(load_model(folder), path)`
         one, many = (lambda p: predict(m, p)), (lambda ps: predict(m, ps, bs=len(ps)))
     one(paths[0])  # warm-up: the first call pays for lazy set-up (allocator, cuDNN)
