@@ -73,7 +73,8 @@ SHARED_ENV = 'FOODVISION_SHARED'
 
 def shared_data()->Path:
     "The folder with the course's real zips and custom photo: `$FOODVISION_SHARED`, else `../shared/data` beside the checkout."
-    return Path(os.environ.get(SHARED_ENV) or Path(__file__).resolve().parents[2]/'shared'/'data')
+    import foodvision_fastai  # its folder, not `__file__`: that is not defined where a notebook runs this
+    return Path(os.environ.get(SHARED_ENV) or Path(foodvision_fastai.__file__).resolve().parents[2]/'shared'/'data')
 
 # %% ../nbs/97_test_utils.ipynb #71f4a50f
 def run_cli(cmd:str, # A console script of this environment, e.g. 'foodvision_predict'
