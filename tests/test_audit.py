@@ -1,9 +1,9 @@
 """`foodvision_audit` as a user runs it, on a copy of the course's real 10% data with problems planted in it: test photos
 copied into train/ under new names, smaller re-encoded copies of others, training photos moved into the wrong class
-folder, a cut-off JPEG and a screenshot. The audit must find them, write what it says, and leave the data as it was. The command runs in this process through its
-own argument parsing and error handling (`call_command`, as the console script does); the console script runs in its own
-process where the process is the point: Ctrl-C. (The options' errors are tried in-process in the cli notebook; the method
-is explained in nbs/12a_audit.ipynb.)"""
+folder, a cut-off JPEG and a screenshot. The audit must find them, write what it says, and leave the data as it was.
+The command runs in this process through its own argument parsing and error handling (`call_command`, as the console
+script does); the console script runs in its own process where the process is the point: Ctrl-C. (The options' errors
+are tried in-process in the cli notebook; the method is explained in nbs/12a_audit.ipynb.)"""
 from __future__ import annotations
 import os, shutil, signal, subprocess, sys, time
 from pathlib import Path
@@ -104,8 +104,7 @@ def test_bad_input_is_one_line(tmp_path):
 def test_ctrl_c_is_one_line(shared, tmp_path):
     """The console script, Ctrl-C while it reads the photos: exit code 130, one line, within seconds, and no output folder.
     It unpacks the zip into a fastai home of its own; once the data set is in place (the imports done, 600 photos to read), Ctrl-C."""
-    script = Path(sys.executable).parent/'foodvision_audit'
-    cmd = [str(script)] if script.exists() else [sys.executable, '-c', 'import sys; from foodvision_fastai.launch import foodvision_audit as f; sys.exit(f())']
+    cmd = [str(Path(sys.executable).parent/'foodvision_audit')]
     home = tmp_path/'fastai_home'
     p = subprocess.Popen(cmd + ['--data', str(shared/'pizza_steak_sushi_20_percent.zip'), '--out', str(tmp_path/'out'), '--quiet'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, FASTAI_HOME=str(home)),

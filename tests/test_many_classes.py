@@ -1,7 +1,8 @@
 """Many classes (issue 33): 100 classes generated from the real photos, and imagenette_mini's 10 (a few photos of each),
 each trained through `foodvision_train` for one short epoch at 32 px, in this process through the command's own parsing
-and output (`call_command`; the console scripts' own processes are tested in test_cli.py). The report reads well (the confusion matrix grows with 10 classes and becomes
-fastai's most confused pairs with 100), `metrics.json` has the top-5 accuracy, and the predictions show the top 5."""
+and output (`call_command`; the console scripts' own processes are tested in test_cli.py). The report reads well (the
+confusion matrix grows with 10 classes and becomes fastai's most confused pairs with 100), `metrics.json` has the top-5
+accuracy, and the predictions show the top 5."""
 import json, random, zipfile
 from pathlib import Path
 import pytest
